@@ -1,0 +1,334 @@
+"""Dense MLP with the C core's math (firmware_zephyr/core), in numpy float32.
+
+Two summation modes:
+- exact=True repeats the core's order of float32 additions (index order, no
+  FMA), so C and twin agree to the last few ulps that expf/logf may differ by;
+  the golden tests use it.
+- exact=False uses BLAS matrix products: same math, faster, with rounding
+  differences of order 1e-7 relative; pretraining uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from hil_service.reference.blob import param_count, read_blob, write_blob
+from hil_service.reference.rng import XorShift32
+from hil_service.reference.uncertainty import ScoreKind, score, selects
+
+F32 = np.float32
+MAX_LAYERS = 4
+MAX_INPUTS = 1024
+MAX_NEURONS = 256
+
+
+class Strategy(IntEnum):
+    FULL = 0
+    LAST_LAYER = 1
+    TINYPROP = 2
+
+
+class StepOutcome(IntEnum):
+    TRAINED = 0
+    SKIPPED = 1
+    NOT_SELECTED = 2
+
+
+@dataclass(frozen=True)
+class Arch:
+    """sizes[0] features, hidden widths, sizes[-1] classes."""
+
+    sizes: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        n = len(self.sizes) - 1
+        if not 1 <= n <= MAX_LAYERS:
+            raise ValueError(f"architecture {self.sizes}: 1..{MAX_LAYERS} dense layers, got {n}")
+        if not 1 <= self.sizes[0] <= MAX_INPUTS:
+            raise ValueError(f"architecture {self.sizes}: 1..{MAX_INPUTS} inputs")
+        if any(not 1 <= s <= MAX_NEURONS for s in self.sizes[1:]) or self.sizes[-1] < 2:
+            raise ValueError(f"architecture {self.sizes}: layer widths 1..{MAX_NEURONS}, at least 2 classes")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def n_params(self) -> int:
+        return param_count(self.sizes)
+
+    def __str__(self) -> str:
+        return "-".join(map(str, self.sizes))
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Mirror of odl_train_params_t with the same defaults and ranges."""
+
+    strategy: Strategy = Strategy.FULL
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    s_min: float = 0.1
+    s_max: float = 0.9
+    zeta: float = 0.5
+    gate_threshold: float = 0.0
+    select_score: ScoreKind = ScoreKind.NONE
+    select_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strategy", Strategy(self.strategy))
+        object.__setattr__(self, "select_score", ScoreKind(self.select_score))
+        floats = (self.learning_rate, self.momentum, self.s_min, self.s_max, self.zeta,
+                  self.gate_threshold, self.select_threshold)
+        if not all(np.isfinite(floats)):
+            raise ValueError("training parameters must be finite")
+        if not self.learning_rate > 0 or not 0 <= self.momentum < 1:
+            raise ValueError("learning_rate must be > 0 and momentum in [0, 1)")
+        if not 0 <= self.s_min <= self.s_max <= 1 or not 0 < self.zeta <= 1:
+            raise ValueError("TinyProp needs 0 <= s_min <= s_max <= 1 and 0 < zeta <= 1")
+        if not 0 <= self.gate_threshold <= 1 or not 0 <= self.select_threshold <= 1:
+            raise ValueError("gate_threshold and select_threshold must be in [0, 1]")
+
+
+@dataclass
+class StepResult:
+    outcome: StepOutcome
+    predicted: int
+    loss: float
+    error: float
+    score: float
+    k: tuple[int, ...]
+    selected: tuple[np.ndarray, ...]  # rows given gradients per layer, rank order
+    macs_forward: int
+    macs_backward: int
+    macs_backward_full: int
+
+
+@dataclass
+class _Layer:
+    w: np.ndarray  # (n_out, n_in)
+    b: np.ndarray  # (n_out,)
+    vw: np.ndarray | None = None
+    vb: np.ndarray | None = None
+    y_max: np.float32 = field(default_factory=lambda: F32(0.0))
+
+
+class Mlp:
+    def __init__(self, arch: Arch, params: TrainParams | None = None, *, exact: bool = False) -> None:
+        self.arch = arch
+        self.params = params
+        self.exact = exact
+        self.layers = [
+            _Layer(np.zeros((n_out, n_in), F32), np.zeros(n_out, F32))
+            for n_in, n_out in zip(arch.sizes[:-1], arch.sizes[1:])
+        ]
+        self._reset_training_state()
+
+    # -- weights ---------------------------------------------------------
+    def init_weights(self, seed: int) -> Mlp:
+        """He-uniform weights from the core's xorshift32 stream; zero biases."""
+        rng = XorShift32(seed)
+        for ly in self.layers:
+            n_out, n_in = ly.w.shape
+            limit = np.sqrt(F32(6.0) / F32(n_in), dtype=F32)
+            u = rng.uniform(n_out * n_in)
+            ly.w[...] = ((F32(2.0) * u - F32(1.0)) * limit).reshape(n_out, n_in)
+            ly.b[...] = 0
+        self._reset_training_state()
+        return self
+
+    def get_params(self) -> np.ndarray:
+        """Flat float32 parameters in blob order (per layer W row-major, then b)."""
+        return np.concatenate([np.concatenate([ly.w.ravel(), ly.b]) for ly in self.layers])
+
+    def set_params(self, flat: np.ndarray) -> None:
+        flat = np.asarray(flat, dtype=F32).ravel()
+        if flat.size != self.arch.n_params:
+            raise ValueError(f"{flat.size} parameters for {self.arch}, expected {self.arch.n_params}")
+        off = 0
+        for ly in self.layers:
+            n = ly.w.size
+            ly.w[...] = flat[off : off + n].reshape(ly.w.shape)
+            off += n
+            ly.b[...] = flat[off : off + ly.b.size]
+            off += ly.b.size
+        self._reset_training_state()
+
+    def to_blob(self) -> bytes:
+        return write_blob(self.arch.sizes, self.get_params())
+
+    @classmethod
+    def from_blob(cls, blob: bytes, params: TrainParams | None = None, *, exact: bool = False) -> Mlp:
+        sizes, flat = read_blob(blob)
+        model = cls(Arch(sizes), params, exact=exact)
+        model.set_params(flat)
+        return model
+
+    def copy(self, params: TrainParams | None = None) -> Mlp:
+        twin = Mlp(self.arch, params if params is not None else self.params, exact=self.exact)
+        twin.set_params(self.get_params())
+        return twin
+
+    def _reset_training_state(self) -> None:
+        momentum = self.params is not None and self.params.momentum > 0
+        for ly in self.layers:
+            ly.y_max = F32(0.0)
+            ly.vw = np.zeros_like(ly.w) if momentum else None
+            ly.vb = np.zeros_like(ly.b) if momentum else None
+
+    # -- forward ---------------------------------------------------------
+    def _dense(self, ly: _Layer, a: np.ndarray) -> np.ndarray:
+        if not self.exact:
+            return (ly.w @ a).astype(F32) + ly.b
+        acc = np.zeros(ly.w.shape[0], F32)
+        for j in range(ly.w.shape[1]):
+            acc += ly.w[:, j] * a[j]
+        return acc + ly.b
+
+    def _forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Activations: [x, hidden..., probabilities]."""
+        acts = [x]
+        for i, ly in enumerate(self.layers):
+            z = self._dense(ly, acts[-1])
+            if i + 1 < len(self.layers):
+                z = np.where(z < 0, F32(0.0), z).astype(F32)
+            acts.append(z)
+        z = acts[-1]
+        e = np.exp(z - z.max()).astype(F32)
+        acts[-1] = e / np.cumsum(e, dtype=F32)[-1]
+        return acts
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities of one sample (n_in,) or a batch (n, n_in)."""
+        x = _check_input(x, self.arch.sizes[0])
+        if x.ndim == 1:
+            return self._forward(x)[-1]
+        a = x
+        for i, ly in enumerate(self.layers):
+            a = (a @ ly.w.T).astype(F32) + ly.b
+            if i + 1 < len(self.layers):
+                a = np.maximum(a, F32(0.0))
+        a = a - a.max(axis=1, keepdims=True)
+        e = np.exp(a)
+        return (e / e.sum(axis=1, keepdims=True)).astype(F32)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.argmax(self.predict_proba(x), axis=-1)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(self.predict(x) == np.asarray(y)))
+
+    # -- training --------------------------------------------------------
+    def train_step(self, x: np.ndarray, label: int) -> StepResult:
+        """One online step, as odl_train_step() does it."""
+        p = self.params
+        if p is None:
+            raise RuntimeError("model has no training parameters (inference only)")
+        x = _check_input(x, self.arch.sizes[0])
+        n_classes = self.arch.sizes[-1]
+        if not 0 <= label < n_classes:
+            raise ValueError(f"label {label} out of range 0..{n_classes - 1}")
+        acts = self._forward(x)
+        probs = acts[-1]
+        n_layers = len(self.layers)
+        macs_fwd = sum(ly.w.size for ly in self.layers)
+        macs_full = sum(ly.w.size * (2 if i > 0 else 1) for i, ly in enumerate(self.layers))
+        predicted = int(np.argmax(probs))
+        loss = float(-np.log(max(probs[label], F32(1e-30)), dtype=F32))
+        error = F32(1.0) - probs[label]
+        sc = score(probs, p.select_score) if p.select_score != ScoreKind.NONE else F32(0.0)
+        empty = tuple(np.zeros(0, np.int64) for _ in self.layers)
+
+        def result(outcome: StepOutcome, k=(0,) * n_layers, sel=empty, macs_bwd=0) -> StepResult:
+            return StepResult(outcome, predicted, loss, float(error), float(sc), tuple(k), sel,
+                              macs_fwd, macs_bwd, macs_full)
+
+        if p.select_score != ScoreKind.NONE and not selects(p.select_score, sc, p.select_threshold):
+            return result(StepOutcome.NOT_SELECTED)
+        if error < F32(p.gate_threshold):
+            return result(StepOutcome.SKIPPED)
+
+        lowest = n_layers - 1 if p.strategy == Strategy.LAST_LAYER else 0
+        delta = probs.copy()
+        delta[label] -= F32(1.0)
+        ks = [0] * n_layers
+        sels: list[np.ndarray] = list(empty)
+        macs_bwd = 0
+        lr, mom = F32(p.learning_rate), F32(p.momentum)
+        for l in range(n_layers - 1, lowest - 1, -1):
+            ly = self.layers[l]
+            a_in = acts[l]
+            n_out, n_in = ly.w.shape
+            if p.strategy == Strategy.TINYPROP:
+                k = self._tinyprop_k(ly, delta, n_layers - 1 - l)
+                rows = np.argsort(-np.abs(delta), kind="stable")[:k]
+            else:
+                k, rows = n_out, np.arange(n_out)
+            ks[l], sels[l] = k, rows
+            macs_bwd += k * n_in
+            down = None
+            if l > lowest:
+                if self.exact:
+                    down = np.zeros(n_in, F32)
+                    for r in rows:
+                        down += ly.w[r] * delta[r]
+                else:
+                    down = (delta[rows] @ ly.w[rows]).astype(F32)
+                down = np.where(a_in > 0, down, F32(0.0)).astype(F32)
+                macs_bwd += k * n_in
+            d_rows = delta[rows]
+            if ly.vw is not None:
+                ly.vw[rows] = mom * ly.vw[rows] + d_rows[:, None] * a_in[None, :]
+                ly.w[rows] -= lr * ly.vw[rows]
+                ly.vb[...] = mom * ly.vb + delta
+                ly.b[...] -= lr * ly.vb
+            else:
+                ly.w[rows] -= (lr * d_rows)[:, None] * a_in[None, :]
+                ly.b[...] -= lr * delta
+            if down is not None:
+                delta = down
+        return result(StepOutcome.TRAINED, ks, tuple(sels), macs_bwd)
+
+    def _tinyprop_k(self, ly: _Layer, delta: np.ndarray, pos_from_output: int) -> int:
+        p = self.params
+        assert p is not None
+        y = np.cumsum(np.abs(delta), dtype=F32)[-1]
+        if y > ly.y_max:
+            ly.y_max = y
+        damp = F32(1.0)
+        for _ in range(pos_from_output):
+            damp = F32(damp * F32(p.zeta))
+        s_min, s_max = F32(p.s_min), F32(p.s_max)
+        frac = F32(F32(y * F32(s_max - s_min)) / ly.y_max) if ly.y_max > 0 else F32(0.0)
+        ratio = F32(F32(s_min + frac) * damp)
+        n_out = ly.w.shape[0]
+        k = int(F32(F32(n_out) * ratio))
+        return min(max(k, 1), n_out)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, epochs: int, shuffle_seed: int = 0,
+            callback=None) -> Mlp:
+        """Online SGD over (x, y) for some epochs, shuffled reproducibly each epoch."""
+        x = _check_input(x, self.arch.sizes[0])
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"{len(x)} samples but {len(y)} labels")
+        order_rng = np.random.default_rng(shuffle_seed)
+        for epoch in range(epochs):
+            for i in order_rng.permutation(len(x)):
+                self.train_step(x[i], int(y[i]))
+            if callback is not None:
+                callback(epoch, self)
+        return self
+
+
+def _check_input(x: np.ndarray, n_features: int) -> np.ndarray:
+    x = np.asarray(x, dtype=F32)
+    if x.shape[-1] != n_features or x.ndim not in (1, 2):
+        raise ValueError(f"input of shape {x.shape}, expected (..., {n_features})")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("input contains NaN or Inf")
+    return x
