@@ -26,17 +26,18 @@ MPS2_CC := $(CROSS_COMPILE)gcc
 # -cpu is implied by the machine: QEMU's mps2 boards accept only their own.
 ifeq ($(BOARD),an385)
 MPS2_ARCH := -mcpu=cortex-m3 -mfloat-abi=soft
+MPS2_BOARD_DEF := -DODL_MPS2_AN385
 else ifeq ($(BOARD),an386)
 MPS2_ARCH := -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard
+MPS2_BOARD_DEF := -DODL_MPS2_AN386
 else ifeq ($(BOARD),an500)
 # QEMU's cortex-m7 has the double-precision FPv5.
 MPS2_ARCH := -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard
+MPS2_BOARD_DEF := -DODL_MPS2_AN500
 else
 $(error BOARD must be an385, an386 or an500, not '$(BOARD)')
 endif
 MPS2_ARCH += -mthumb --specs=picolibc.specs
-
-MPS2_BOARD_DEF := -DODL_MPS2_$(shell echo $(BOARD) | tr a-z A-Z)
 
 # -ffp-contract=off: no fused multiply-add, so float results match the
 # host build bit for bit.

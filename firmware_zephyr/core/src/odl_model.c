@@ -208,7 +208,7 @@ odl_status_t odl_model_init(odl_model_t *model, const odl_arch_t *arch,
 	if (st != ODL_OK) {
 		return st;
 	}
-	size_t needed;
+	size_t needed = 0;
 
 	(void)odl_model_arena_bytes(arch, params, &needed);
 	if (arena_size < needed) {

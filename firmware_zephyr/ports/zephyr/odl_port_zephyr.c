@@ -242,7 +242,7 @@ uint32_t odl_port_cycles_hz(void)
 	return odl_hz;
 }
 
-static struct k_thread *odl_stack_thread(void)
+static inline struct k_thread *odl_stack_thread(void)
 {
 	return odl_app_thread != NULL ? odl_app_thread : k_current_get();
 }
@@ -307,7 +307,14 @@ static FUNC_NORETURN void odl_reboot(void)
 	 * it. Request a real system reset through SCB AIRCR.SYSRESETREQ. */
 	NVIC_SystemReset();
 #endif
+#if defined(CONFIG_REBOOT)
 	sys_reboot(SYS_REBOOT_COLD);
+#elif defined(CONFIG_CPU_CORTEX_M)
+	NVIC_SystemReset();
+#else
+	k_panic(); /* no reset facility configured: enable CONFIG_REBOOT */
+	CODE_UNREACHABLE;
+#endif
 }
 
 void odl_port_reset(void)

@@ -1,7 +1,7 @@
 /*
  * odl_crc32.h - CRC-32/ISO-HDLC (the zlib and Ethernet CRC: reflected
  * polynomial 0xEDB88320, init and final XOR 0xFFFFFFFF), so that Python's
- * zlib.crc32 checks the same bytes. Table-free to save flash.
+ * zlib.crc32 checks the same bytes.
  */
 #ifndef ODL_CRC32_H
 #define ODL_CRC32_H

@@ -1,0 +1,214 @@
+"""A device under test, driven by typed calls over the wire protocol."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hil_service.link import Link, open_serial
+from hil_service.protocol import (
+    PROTOCOL_VERSION,
+    REPLY,
+    Cmd,
+    Configure,
+    ErrorReply,
+    Frame,
+    Hello,
+    Metrics,
+    Predictions,
+    Quantization,
+    TrainReply,
+    batch_header_bytes,
+    batch_record_bytes,
+    encode_batch,
+)
+from hil_service.reference import Arch, ScoreKind, TrainParams
+
+
+class DeviceError(RuntimeError):
+    """The device refused a command; names the command and the reason."""
+
+    def __init__(self, command: str, error: ErrorReply) -> None:
+        super().__init__(f"device refused {error.describe()}")
+        self.command = command
+        self.error = error
+        self.code = error.code
+
+
+class ProtocolMismatch(RuntimeError):
+    """The device speaks another protocol version."""
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    samples: int
+    trained: int
+    skipped: int
+    not_selected: int
+    loss_sum: float
+    lost_replies: int  # batches whose reply was lost (their samples did train)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    loss: float
+    predictions: Predictions
+
+
+Progress = Callable[[int, int], None]
+
+
+class Device:
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.info: Hello | None = None
+        self.arch: Arch | None = None
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 5.0) -> Device:
+        return cls(Link(open_serial(url, baudrate=baudrate), timeout=timeout))
+
+    def close(self) -> None:
+        self.link.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------
+    def _call(self, cmd: Cmd, body: bytes = b"", timeout: float | None = None) -> Frame:
+        return self._check(cmd, self.link.request(cmd, body, timeout))
+
+    @staticmethod
+    def _check(cmd: Cmd, frame: Frame) -> Frame:
+        if frame.cmd == Cmd.ERROR:
+            raise DeviceError(cmd.name, ErrorReply.decode(frame.body))
+        if frame.cmd != cmd | REPLY:
+            raise RuntimeError(f"{cmd.name}: reply carries command 0x{frame.cmd:02x}")
+        return frame
+
+    @property
+    def max_body(self) -> int:
+        if self.info is None:
+            raise RuntimeError("call hello() first")
+        return self.info.max_body
+
+    # -- commands ------------------------------------------------------------
+    def hello(self) -> Hello:
+        """Open a session: resynchronises sequence numbers and sizes the window."""
+        self.link.resync(0)
+        info = Hello.decode(self._call(Cmd.HELLO).body)
+        if info.protocol_version != PROTOCOL_VERSION:
+            raise ProtocolMismatch(f"device speaks protocol {info.protocol_version}, "
+                                   f"this host {PROTOCOL_VERSION}")
+        self.info = info
+        # never more unacknowledged bytes than the device's RX buffer holds
+        self.link.window = info.rx_capacity
+        return info
+
+    def configure(self, arch: Arch, params: TrainParams, seed: int | None = None) -> int:
+        """Lay out the model; with seed, initialise weights on the device. Returns arena bytes needed."""
+        body = Configure(arch.sizes, int(params.strategy), params.learning_rate, params.momentum,
+                         params.s_min, params.s_max, params.zeta, params.gate_threshold,
+                         int(params.select_score), params.select_threshold, seed is not None,
+                         seed or 0).encode()
+        reply = self._call(Cmd.CONFIGURE, body)
+        self.arch = arch
+        return struct.unpack_from("<I", reply.body)[0]
+
+    def load_weights(self, blob: bytes) -> None:
+        chunk = self.max_body - 8
+        requests = [(Cmd.LOAD_WEIGHTS, struct.pack("<II", off, len(blob)) + blob[off : off + chunk])
+                    for off in range(0, len(blob), chunk)]
+        for reply in self.link.exchange(requests):
+            if reply is not None:
+                self._check(Cmd.LOAD_WEIGHTS, reply)
+        # a lost last reply hides the verdict on the whole blob: read it back
+        if requests and (reply is None or not reply.body[4]):
+            if self.read_weights() != blob:
+                raise RuntimeError("LOAD_WEIGHTS: the device's weights differ from the blob sent")
+
+    def read_weights(self) -> bytes:
+        out = bytearray()
+        total = None
+        while total is None or len(out) < total:
+            body = self._call(Cmd.READ_WEIGHTS, struct.pack("<IH", len(out), self.max_body - 8)).body
+            total, _ = struct.unpack_from("<II", body)
+            if len(body) == 8:
+                break
+            out += body[8:]
+        return bytes(out)
+
+    def _batches(self, x: np.ndarray, labelled: bool, quant: Quantization | None,
+                 batch_size: int | None) -> list[slice]:
+        x = np.atleast_2d(x)
+        per_frame = (self.max_body - batch_header_bytes(quant is not None)) // batch_record_bytes(
+            x.shape[1], labelled, quant is not None)
+        if batch_size is not None:
+            if batch_size > per_frame:
+                raise ValueError(f"batch of {batch_size} samples does not fit the device's "
+                                 f"{self.max_body}-byte frame (at most {per_frame})")
+            per_frame = batch_size
+        return [slice(i, i + per_frame) for i in range(0, len(x), per_frame)]
+
+    def train(self, x: np.ndarray, y: np.ndarray, *, batch_size: int | None = 16,
+              quant: Quantization | None = None, progress: Progress | None = None) -> TrainSummary:
+        x, y = np.atleast_2d(np.asarray(x, np.float32)), np.asarray(y)
+        slices = self._batches(x, True, quant, batch_size)
+        requests = [(Cmd.TRAIN, encode_batch(x[s], y[s], quant)) for s in slices]
+        payload = sum(len(body) - batch_header_bytes(quant is not None) for _, body in requests)
+        done = [0]
+
+        def tick(i: int, _frame) -> None:
+            done[0] += len(range(*slices[i].indices(len(x))))
+            if progress is not None:
+                progress(done[0], len(x))
+
+        replies = self.link.exchange(requests, on_reply=tick)
+        self.link.stats.payload_bytes += payload
+        parsed = [TrainReply.decode(self._check(Cmd.TRAIN, r).body) for r in replies if r is not None]
+        return TrainSummary(len(x), sum(p.trained for p in parsed), sum(p.skipped for p in parsed),
+                            sum(p.not_selected for p in parsed), sum(p.loss_sum for p in parsed),
+                            sum(r is None for r in replies))
+
+    def _predict(self, cmd: Cmd, x: np.ndarray, y: np.ndarray | None, score_kind: ScoreKind,
+                 quant: Quantization | None, batch_size: int | None) -> list[Predictions]:
+        x = np.atleast_2d(np.asarray(x, np.float32))
+        labelled = y is not None
+        per_reply = (self.max_body - 8) // 14
+        size = min(batch_size or per_reply, per_reply)
+        out = []
+        for s in self._batches(x, labelled, quant, None):
+            for start in range(s.start, min(s.stop, len(x)), size):
+                sub = slice(start, min(start + size, s.stop, len(x)))
+                body = encode_batch(x[sub], y[sub] if labelled else None, quant, int(score_kind))
+                out.append(Predictions.decode(self._call(cmd, body).body, labelled))
+        return out
+
+    def infer(self, x: np.ndarray, *, score_kind: ScoreKind = ScoreKind.ENTROPY,
+              quant: Quantization | None = None, batch_size: int | None = None) -> Predictions:
+        parts = self._predict(Cmd.INFER, x, None, score_kind, quant, batch_size)
+        return Predictions(*(np.concatenate([getattr(p, f) for p in parts])
+                             for f in ("predicted", "second", "p1", "p2", "score")))
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, *, quant: Quantization | None = None,
+                 batch_size: int | None = None) -> Evaluation:
+        parts = self._predict(Cmd.EVALUATE, x, np.asarray(y), ScoreKind.NONE, quant, batch_size)
+        merged = Predictions(*(np.concatenate([getattr(p, f) for p in parts])
+                               for f in ("predicted", "second", "p1", "p2", "score")),
+                             sum(p.correct for p in parts), sum(p.loss_sum for p in parts))
+        n = len(merged.predicted)
+        return Evaluation(merged.correct / n, merged.loss_sum / n, merged)
+
+    def metrics(self, reset: bool = False) -> Metrics:
+        return Metrics.decode(self._call(Cmd.METRICS, bytes([int(reset)])).body)
+
+    def reset(self, hard: bool = False) -> None:
+        self._call(Cmd.RESET, bytes([int(hard)]))
+        self.arch = None
