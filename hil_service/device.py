@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hil_service.link import Link, open_serial
+from hil_service.backends import open_serial
+from hil_service.link import Link
 from hil_service.protocol import (
     PROTOCOL_VERSION,
     REPLY,
@@ -70,7 +71,8 @@ class Device:
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 5.0) -> Device:
-        return cls(Link(open_serial(url, baudrate=baudrate), timeout=timeout))
+        return cls(Link(open_serial(url, baudrate=baudrate, timeout=0.05, write_timeout=10.0),
+                        timeout=timeout))
 
     def close(self) -> None:
         self.link.close()
@@ -82,15 +84,16 @@ class Device:
         self.close()
 
     # -- plumbing ----------------------------------------------------------
-    def _call(self, cmd: Cmd, body: bytes = b"", timeout: float | None = None) -> Frame:
+    def _call(self, cmd: int, body: bytes = b"", timeout: float | None = None) -> Frame:
         return self._check(cmd, self.link.request(cmd, body, timeout))
 
     @staticmethod
-    def _check(cmd: Cmd, frame: Frame) -> Frame:
+    def _check(cmd: int, frame: Frame) -> Frame:
+        name = Cmd(cmd).name if cmd in Cmd._value2member_map_ else f"0x{cmd:02x}"
         if frame.cmd == Cmd.ERROR:
-            raise DeviceError(cmd.name, ErrorReply.decode(frame.body))
+            raise DeviceError(name, ErrorReply.decode(frame.body))
         if frame.cmd != cmd | REPLY:
-            raise RuntimeError(f"{cmd.name}: reply carries command 0x{frame.cmd:02x}")
+            raise RuntimeError(f"{name}: reply carries command 0x{frame.cmd:02x}")
         return frame
 
     @property

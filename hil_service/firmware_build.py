@@ -33,3 +33,50 @@ def host_core_library() -> Path:
     """Path of libodl.so, the core built for this host; built when stale."""
     make("host-lib")
     return build_dir() / "host" / "libodl.so"
+
+
+def make_fragment(fragment: str, goal: str, **variables: str) -> None:
+    """Run make on one of the build fragments in firmware_zephyr/mk/ (mps2.mk, posix.mk).
+
+    The fragments put their objects in their own build folders (MPS2_BUILD,
+    POSIX_BUILD), which the callers below place under build_dir().
+    """
+    if not (FIRMWARE_DIR / fragment).is_file():
+        raise BuildError(f"no {fragment} in {FIRMWARE_DIR} (is this a source checkout?)")
+    args = ["make", "-C", str(FIRMWARE_DIR), "-f", fragment, goal]
+    args += [f"{k}={v}" for k, v in variables.items()]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise BuildError(f"make -f {fragment} {goal} failed in {FIRMWARE_DIR}:\n{tail}")
+
+
+def build_mps2(board: str, target: str = "echo") -> Path:
+    """Path of <target>.elf for QEMU's mps2-<board> (an385, an386, an500); built when stale."""
+    out = build_dir() / f"mps2_{board}"
+    elf = out / f"{target}.elf"
+    make_fragment("mk/mps2.mk", str(elf), BOARD=board, MPS2_BUILD=str(out))
+    return elf
+
+
+def build_posix(target: str = "echo", sanitize: bool = False) -> Path:
+    """Path of the POSIX host program <target> (with ASan + UBSan if sanitize); built when stale."""
+    out = build_dir() / ("posix_san" if sanitize else "posix")
+    exe = out / target
+    make_fragment("mk/posix.mk", str(exe), POSIX_BUILD=str(out), POSIX_SAN="1" if sanitize else "0")
+    return exe
+
+
+def build_firmware_mps2(board: str) -> Path:
+    """The protocol firmware for QEMU's mps2-<board>; built when stale."""
+    out = build_dir() / f"fw_mps2_{board}"
+    make_fragment("mk/firmware.mk", "fw", PORT="mps2", BOARD=board, MPS2_BUILD=str(out))
+    return out / "odl_fw.elf"
+
+
+def build_firmware_posix(sanitize: bool = False) -> Path:
+    """The protocol firmware as a host program on a pty (ASan + UBSan if sanitize)."""
+    out = build_dir() / ("fw_posix_san" if sanitize else "fw_posix")
+    make_fragment("mk/firmware.mk", "fw", PORT="posix", POSIX_BUILD=str(out),
+                  POSIX_SAN="1" if sanitize else "0")
+    return out / "odl_fw"

@@ -12,7 +12,6 @@ a resend of its last request from its reply cache.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -51,19 +50,6 @@ def _cmd_name(cmd: int) -> str:
         return Cmd(cmd).name
     except ValueError:
         return f"0x{cmd:02x}"
-
-
-def open_serial(url: str, baudrate: int = 115200, timeout: float = 0.05):
-    """A pyserial port for a device path or any pyserial URL (socket://, rfc2217://).
-
-    socket:// gets TCP_NODELAY: frames are small and latency-bound."""
-    import serial
-
-    port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, write_timeout=10)
-    sock = getattr(port, "_socket", None)
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return port
 
 
 class Link:

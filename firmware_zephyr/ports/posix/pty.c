@@ -398,8 +398,13 @@ void posix_pty_drain(void)
 		return;
 	}
 	for (int waited = 0; waited < DRAIN_TIMEOUT_MS; waited += DRAIN_POLL_MS) {
+		struct pollfd pfd = {.fd = slave, .events = POLLIN};
 		int pending = 0;
 
+		/* Written bytes pass through the tty flip buffer, which a kernel
+		 * worker moves to the slave's queue later; FIONREAD does not see
+		 * them there, but poll() on the slave waits for that worker. */
+		(void)poll(&pfd, 1, 0);
 		if (ioctl(slave, FIONREAD, &pending) != 0 || pending == 0) {
 			break;
 		}
