@@ -44,7 +44,7 @@ MPS2_ARCH += -mthumb --specs=picolibc.specs
 MPS2_CFLAGS := $(MPS2_ARCH) -std=c11 $(MPS2_OPT) -g \
 	-ffunction-sections -fdata-sections -ffp-contract=off \
 	-Wall -Wextra -Werror $(MPS2_BOARD_DEF) $(MPS2_DEFINES) \
-	-I$(MPS2_FW)/platform/include -I$(MPS2_PORT)
+	-I$(MPS2_FW)/platform/include -I$(MPS2_FW)/app -I$(MPS2_PORT)
 
 MPS2_LDSCRIPT := $(MPS2_PORT)/mps2.ld
 MPS2_LDFLAGS := $(MPS2_ARCH) -nostartfiles -T$(MPS2_LDSCRIPT) \
@@ -69,7 +69,7 @@ $(MPS2_BUILD)/%.elf: $(MPS2_OBJS) $(MPS2_LDSCRIPT)
 -include $(shell find $(MPS2_BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Port self-test
-$(MPS2_BUILD)/echo.elf: $(call mps2_objs,ports/mps2/examples/echo.c)
+$(MPS2_BUILD)/echo.elf: $(call mps2_objs,ports/mps2/main.c ports/selftest/echo.c)
 
 .PHONY: mps2-echo
 mps2-echo: $(MPS2_BUILD)/echo.elf

@@ -68,7 +68,7 @@ endef
 -include $(shell find $(POSIX_BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Port self-test
-$(eval $(call posix_program,echo,ports/posix/examples/echo.c))
+$(eval $(call posix_program,echo,ports/selftest/echo.c))
 
 .PHONY: posix-echo
 posix-echo: $(POSIX_BUILD)/echo
