@@ -149,7 +149,8 @@ class Device:
         return bytes(out)
 
     def _batches(self, x: np.ndarray, labelled: bool, quant: Quantization | None,
-                 batch_size: int | None) -> list[slice]:
+                 batch_size: int | None, default: int | None = None) -> list[slice]:
+        """Slices of x per frame: batch_size samples, or as many as fit up to default."""
         x = np.atleast_2d(x)
         per_frame = (self.max_body - batch_header_bytes(quant is not None)) // batch_record_bytes(
             x.shape[1], labelled, quant is not None)
@@ -158,12 +159,15 @@ class Device:
                 raise ValueError(f"batch of {batch_size} samples does not fit the device's "
                                  f"{self.max_body}-byte frame (at most {per_frame})")
             per_frame = batch_size
+        elif default is not None:
+            per_frame = min(per_frame, default)
         return [slice(i, i + per_frame) for i in range(0, len(x), per_frame)]
 
-    def train(self, x: np.ndarray, y: np.ndarray, *, batch_size: int | None = 16,
+    def train(self, x: np.ndarray, y: np.ndarray, *, batch_size: int | None = None,
               quant: Quantization | None = None, progress: Progress | None = None) -> TrainSummary:
+        """Stream labelled samples; batch_size None sends 16 per frame, or fewer if 16 do not fit."""
         x, y = np.atleast_2d(np.asarray(x, np.float32)), np.asarray(y)
-        slices = self._batches(x, True, quant, batch_size)
+        slices = self._batches(x, True, quant, batch_size, default=16)
         requests = [(Cmd.TRAIN, encode_batch(x[s], y[s], quant)) for s in slices]
         payload = sum(len(body) - batch_header_bytes(quant is not None) for _, body in requests)
         done = [0]

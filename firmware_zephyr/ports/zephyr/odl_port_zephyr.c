@@ -4,8 +4,10 @@
  * Serial link: the UART named by the devicetree chosen node `zephyr,odl-uart`,
  * falling back to `zephyr,console`. RX is interrupt driven into a
  * <zephyr/sys/ring_buffer.h> ring of CONFIG_ODL_RX_RING_SIZE bytes; the ISR is
- * the only producer and the application thread the only consumer, which the
- * ring buffer supports without a lock on a single core. TX uses uart_poll_out.
+ * the only producer (odl_port_init() also runs it once, interrupts locked, for
+ * bytes latched before the RX interrupt was enabled) and the application
+ * thread the only consumer, which the ring buffer supports without a lock on
+ * a single core. TX uses uart_poll_out.
  * If the ODL UART is also the console, printk output shares the wire, and
  * nothing else (shell, console getchar) may own its RX interrupt.
  *
@@ -32,7 +34,8 @@
  * only when CONFIG_ODL_EXIT_SEMIHOSTING=y (emulator builds); otherwise, and if
  * semihosting returns, odl_port_exit() reboots like odl_port_reset(). A reset
  * request (SYSRESETREQ) ends QEMU when it runs with `-no-reboot` (exit status
- * 0, the code is lost).
+ * 0, the code is lost). On qemu_cortex_m3 (lm3s6965) Zephyr's sys_reboot()
+ * only jumps to the reset vector, so the port issues NVIC_SystemReset() there.
  *
  * Kconfig used (the application's Kconfig defines the ODL_* ones; the
  * defaults below apply when it does not):
@@ -166,6 +169,25 @@ static void odl_cycles_init(void)
 #endif
 }
 
+/* Bytes the host sent while the firmware booted may already sit in the UART
+ * before its RX interrupt is enabled. Some UARTs raise the RX interrupt only
+ * for a byte received while it is enabled: the CMSDK APB UART of the mps2
+ * boards (QEMU's model latches INTSTATUS.RX on receive only and accepts no
+ * further byte while its one-byte buffer is full), so such a byte would stall
+ * the link for good. Run the ISR body once by hand, with interrupts locked so
+ * the real ISR cannot interleave: it moves whatever is latched into the ring.
+ * uart_fifo_read() is used, not uart_poll_in(): on the CMSDK UART only the
+ * former clears INTSTATUS.RX, and a set INTSTATUS.RX with no byte behind it
+ * re-enters Zephyr's ISR forever. Those bytes are host bytes like any other;
+ * the COBS decoder resynchronises if a frame was cut. */
+static void odl_rx_pull_latched(void)
+{
+	unsigned int key = irq_lock();
+
+	odl_uart_isr(odl_uart, NULL);
+	irq_unlock(key);
+}
+
 int odl_port_init(void)
 {
 	int rc;
@@ -185,12 +207,8 @@ int odl_port_init(void)
 	if (rc != 0) {
 		return rc; /* -ENOSYS/-ENOTSUP: driver without interrupt-driven API */
 	}
-	/* Discard anything latched before we were listening. */
-	uint8_t junk;
-
-	while (uart_poll_in(odl_uart, &junk) == 0) {
-	}
 	uart_irq_rx_enable(odl_uart);
+	odl_rx_pull_latched();
 	return 0;
 }
 
