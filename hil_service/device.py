@@ -11,6 +11,8 @@ import numpy as np
 from hil_service.backends import open_serial
 from hil_service.link import Link
 from hil_service.protocol import (
+    PREDICTION_BYTES,
+    PREDICTIONS_HEAD_BYTES,
     PROTOCOL_VERSION,
     REPLY,
     Cmd,
@@ -185,31 +187,24 @@ class Device:
                             sum(r is None for r in replies))
 
     def _predict(self, cmd: Cmd, x: np.ndarray, y: np.ndarray | None, score_kind: ScoreKind,
-                 quant: Quantization | None, batch_size: int | None) -> list[Predictions]:
+                 quant: Quantization | None, batch_size: int | None) -> Predictions:
         x = np.atleast_2d(np.asarray(x, np.float32))
         labelled = y is not None
-        per_reply = (self.max_body - 8) // 14
+        # the reply, not the request, bounds the batch when features are few
+        per_reply = (self.max_body - PREDICTIONS_HEAD_BYTES) // PREDICTION_BYTES
         size = min(batch_size or per_reply, per_reply)
-        out = []
-        for s in self._batches(x, labelled, quant, None):
-            for start in range(s.start, min(s.stop, len(x)), size):
-                sub = slice(start, min(start + size, s.stop, len(x)))
-                body = encode_batch(x[sub], y[sub] if labelled else None, quant, int(score_kind))
-                out.append(Predictions.decode(self._call(cmd, body).body, labelled))
-        return out
+        parts = [Predictions.decode(self._call(cmd, encode_batch(x[s], y[s] if labelled else None, quant,
+                                                                 int(score_kind))).body, labelled)
+                 for s in self._batches(x, labelled, quant, None, default=size)]
+        return Predictions.concat(parts)
 
     def infer(self, x: np.ndarray, *, score_kind: ScoreKind = ScoreKind.ENTROPY,
               quant: Quantization | None = None, batch_size: int | None = None) -> Predictions:
-        parts = self._predict(Cmd.INFER, x, None, score_kind, quant, batch_size)
-        return Predictions(*(np.concatenate([getattr(p, f) for p in parts])
-                             for f in ("predicted", "second", "p1", "p2", "score")))
+        return self._predict(Cmd.INFER, x, None, score_kind, quant, batch_size)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, *, quant: Quantization | None = None,
                  batch_size: int | None = None) -> Evaluation:
-        parts = self._predict(Cmd.EVALUATE, x, np.asarray(y), ScoreKind.NONE, quant, batch_size)
-        merged = Predictions(*(np.concatenate([getattr(p, f) for p in parts])
-                               for f in ("predicted", "second", "p1", "p2", "score")),
-                             sum(p.correct for p in parts), sum(p.loss_sum for p in parts))
+        merged = self._predict(Cmd.EVALUATE, x, np.asarray(y), ScoreKind.NONE, quant, batch_size)
         n = len(merged.predicted)
         return Evaluation(merged.correct / n, merged.loss_sum / n, merged)
 

@@ -306,6 +306,8 @@ class TrainReply:
 
 
 _PRED = np.dtype([("pred", "u1"), ("second", "u1"), ("p1", "<f4"), ("p2", "<f4"), ("score", "<f4")])
+PREDICTION_BYTES = _PRED.itemsize  # 14, packed
+PREDICTIONS_HEAD_BYTES = 8  # the larger reply head, EVALUATE's
 
 
 @dataclass(frozen=True)
@@ -329,6 +331,15 @@ class Predictions:
         rec = np.frombuffer(body, dtype=_PRED, count=count, offset=head)
         return cls(rec["pred"].astype(np.int64), rec["second"].astype(np.int64), rec["p1"].copy(),
                    rec["p2"].copy(), rec["score"].copy(), correct, loss)
+
+    @classmethod
+    def concat(cls, parts: list[Predictions]) -> Predictions:
+        """One result from the replies of several frames."""
+        arrays = (np.concatenate([getattr(p, f) for p in parts])
+                  for f in ("predicted", "second", "p1", "p2", "score"))
+        labelled = all(p.correct is not None for p in parts)
+        return cls(*arrays, sum(p.correct for p in parts) if labelled else None,
+                   sum(p.loss_sum for p in parts) if labelled else None)
 
 
 @dataclass(frozen=True)

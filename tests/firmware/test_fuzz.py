@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from hil_service.backends.native import start_native
 from hil_service.device import Device
 from hil_service.firmware_build import build_firmware_posix
 from hil_service.protocol import Cmd, Frame, encode_batch
 from hil_service.reference import Arch, Strategy, TrainParams
-
-import numpy as np
 
 
 @pytest.fixture(scope="module")
