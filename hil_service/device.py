@@ -53,6 +53,11 @@ class TrainSummary:
     not_selected: int
     loss_sum: float
     lost_replies: int  # batches whose reply was lost (their samples did train)
+    # per-sample step cycles (TrainReply.step_cycles) and outcomes of every
+    # sample whose reply arrived, in stream order; a lost reply's batch
+    # contributes none
+    step_cycles: tuple[int, ...] = ()
+    outcomes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,12 @@ class Device:
               quant: Quantization | None = None, progress: Progress | None = None) -> TrainSummary:
         """Stream labelled samples; batch_size None sends 16 per frame, or fewer if 16 do not fit."""
         x, y = np.atleast_2d(np.asarray(x, np.float32)), np.asarray(y)
-        slices = self._batches(x, True, quant, batch_size, default=16)
+        # the reply (5 bytes a sample) bounds the batch when features are few
+        per_reply = TrainReply.max_samples(self.max_body)
+        if batch_size is not None and batch_size > per_reply:
+            raise ValueError(f"batch of {batch_size} samples does not fit the device's "
+                             f"{self.max_body}-byte TRAIN reply (at most {per_reply})")
+        slices = self._batches(x, True, quant, batch_size, default=min(16, per_reply))
         requests = [(Cmd.TRAIN, encode_batch(x[s], y[s], quant)) for s in slices]
         payload = sum(len(body) - batch_header_bytes(quant is not None) for _, body in requests)
         done = [0]
@@ -184,7 +194,9 @@ class Device:
         parsed = [TrainReply.decode(self._check(Cmd.TRAIN, r).body) for r in replies if r is not None]
         return TrainSummary(len(x), sum(p.trained for p in parsed), sum(p.skipped for p in parsed),
                             sum(p.not_selected for p in parsed), sum(p.loss_sum for p in parsed),
-                            sum(r is None for r in replies))
+                            sum(r is None for r in replies),
+                            tuple(c for p in parsed for c in p.step_cycles),
+                            tuple(o for p in parsed for o in p.outcomes))
 
     def _predict(self, cmd: Cmd, x: np.ndarray, y: np.ndarray | None, score_kind: ScoreKind,
                  quant: Quantization | None, batch_size: int | None) -> Predictions:
@@ -193,10 +205,14 @@ class Device:
         # the reply, not the request, bounds the batch when features are few
         per_reply = (self.max_body - PREDICTIONS_HEAD_BYTES) // PREDICTION_BYTES
         size = min(batch_size or per_reply, per_reply)
-        parts = [Predictions.decode(self._call(cmd, encode_batch(x[s], y[s] if labelled else None, quant,
-                                                                 int(score_kind))).body, labelled)
-                 for s in self._batches(x, labelled, quant, None, default=size)]
-        return Predictions.concat(parts)
+        requests = [(cmd, encode_batch(x[s], y[s] if labelled else None, quant, int(score_kind)))
+                    for s in self._batches(x, labelled, quant, None, default=size)]
+        # pipelined like TRAIN; predicting changes nothing on the device, so a
+        # batch whose reply was lost is simply asked again
+        replies = [r if r is not None else self._call(*req)
+                   for req, r in zip(requests, self.link.exchange(requests))]
+        return Predictions.concat([Predictions.decode(self._check(cmd, r).body, labelled)
+                                   for r in replies])
 
     def infer(self, x: np.ndarray, *, score_kind: ScoreKind = ScoreKind.ENTROPY,
               quant: Quantization | None = None, batch_size: int | None = None) -> Predictions:

@@ -13,7 +13,8 @@ from enum import IntEnum
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
+# 2: TRAIN replies carry per-sample step cycles (docs/protocol.md).
+PROTOCOL_VERSION = 2
 HEADER_BYTES = 4
 CRC_BYTES = 4
 DEFAULT_MAX_BODY = 8192
@@ -290,6 +291,10 @@ def batch_header_bytes(quantized: bool) -> int:
     return 16 if quantized else 8
 
 
+TRAIN_HEAD_BYTES = 12
+TRAIN_SAMPLE_BYTES = 5  # u8 outcome + u32 step_cycles
+
+
 @dataclass(frozen=True)
 class TrainReply:
     count: int
@@ -298,11 +303,28 @@ class TrainReply:
     not_selected: int
     loss_sum: float
     outcomes: tuple[int, ...]
+    # per sample: cycles_forward + cycles_backward + cycles_update of its step,
+    # in the device's counter at Hello.cycles_hz (forward only when not trained)
+    step_cycles: tuple[int, ...] = ()
 
     @classmethod
     def decode(cls, body: bytes) -> TrainReply:
+        if len(body) < TRAIN_HEAD_BYTES:
+            raise FrameError(f"TRAIN reply of {len(body)} bytes, shorter than its "
+                             f"{TRAIN_HEAD_BYTES}-byte head")
         count, trained, skipped, not_sel, loss = struct.unpack_from("<HHHHf", body)
-        return cls(count, trained, skipped, not_sel, loss, tuple(body[12 : 12 + count]))
+        want = TRAIN_HEAD_BYTES + TRAIN_SAMPLE_BYTES * count
+        if len(body) != want:
+            raise FrameError(f"TRAIN reply of {len(body)} bytes for {count} samples, "
+                             f"expected {want} (protocol {PROTOCOL_VERSION})")
+        cycles_at = TRAIN_HEAD_BYTES + count
+        return cls(count, trained, skipped, not_sel, loss, tuple(body[TRAIN_HEAD_BYTES:cycles_at]),
+                   struct.unpack_from(f"<{count}I", body, cycles_at))
+
+    @staticmethod
+    def max_samples(max_body: int) -> int:
+        """The most samples one TRAIN reply can describe within max_body."""
+        return (max_body - TRAIN_HEAD_BYTES) // TRAIN_SAMPLE_BYTES
 
 
 _PRED = np.dtype([("pred", "u1"), ("second", "u1"), ("p1", "<f4"), ("p2", "<f4"), ("score", "<f4")])

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from hil_service.device import Device
-from hil_service.protocol import Quantization
+from hil_service.protocol import PROTOCOL_VERSION, Quantization
 from hil_service.reference import Mlp, ScoreKind, StepOutcome, Strategy, TrainParams
 
 from .conftest import QEMU_MACHINES, start_dut
@@ -38,7 +38,7 @@ def twin_after(base: Mlp, params: TrainParams, x, y) -> tuple[Mlp, list]:
 
 def test_hello_describes_the_device(dut):
     info = dut.device.info
-    assert info.protocol_version == 1
+    assert info.protocol_version == PROTOCOL_VERSION
     assert info.board == ("native_posix" if dut.name == "native" else "mps2_an386")
     assert info.cycles_hz == (1_000_000_000 if dut.name == "native" else 25_000_000)
     assert info.max_body == 8192 and info.rx_capacity >= 4096

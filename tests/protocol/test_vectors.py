@@ -8,7 +8,17 @@ import subprocess
 import pytest
 
 from hil_service.firmware_build import FIRMWARE_DIR, build_dir
-from hil_service.protocol import Frame, FrameDecoder, FrameError, cobs_decode, cobs_encode, parse_frame
+from hil_service.protocol import (
+    PROTOCOL_VERSION,
+    Frame,
+    FrameDecoder,
+    FrameError,
+    Hello,
+    TrainReply,
+    cobs_decode,
+    cobs_encode,
+    parse_frame,
+)
 
 VECTORS = FIRMWARE_DIR / "protocol" / "test_vectors.txt"
 
@@ -55,3 +65,18 @@ def test_c_framing_agrees_with_the_vectors():
     assert proc.returncode == 0, out[-3000:]
     passed, failed = map(int, re.search(r"(\d+) passed, (\d+) failed", out).groups())
     assert failed == 0 and passed >= 80
+
+
+def _vector_body(cmd: str, flags: str) -> bytes:
+    return unhex(next(r[3] for r in vectors("frame") if r[0] == cmd and r[1] == flags))
+
+
+def test_hello_vector_speaks_this_protocol_version():
+    assert Hello.decode(_vector_body("81", "00")).protocol_version == PROTOCOL_VERSION
+
+
+def test_train_reply_vector_decodes_with_its_step_cycles():
+    reply = TrainReply.decode(_vector_body("85", "00"))
+    assert (reply.count, reply.trained, reply.skipped, reply.not_selected) == (3, 1, 1, 1)
+    assert reply.loss_sum == 2.5 and reply.outcomes == (0, 1, 2)
+    assert reply.step_cycles == (120_000, 0x2B00, 0xFF00FF01)

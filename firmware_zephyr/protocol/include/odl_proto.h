@@ -20,7 +20,9 @@
 extern "C" {
 #endif
 
-#define ODL_PROTO_VERSION 1u
+/* Raised whenever a body layout changes; HELLO reports it and the host
+ * refuses a device that speaks another. 2: TRAIN replies carry step_cycles. */
+#define ODL_PROTO_VERSION 2u
 
 #ifndef ODL_PROTO_MAX_BODY
 #define ODL_PROTO_MAX_BODY 8192u

@@ -10,6 +10,10 @@
 #define BATCH_HEADER_BYTES 8u
 #define QUANT_BYTES 8u
 #define PREDICTION_BYTES 14u
+/* TRAIN reply: u16 count, trained, skipped, not_selected, f32 loss_sum, then
+ * per sample a u8 outcome, then per sample a u32 step_cycles. */
+#define TRAIN_HEAD_BYTES 12u
+#define TRAIN_SAMPLE_BYTES 5u
 #define METRICS_BYTES 208u
 #define STR_MAX 64u
 
@@ -379,6 +383,15 @@ static int begin_batch(odl_server_t *srv, const odl_frame_t *f, int labelled, ba
 	return 0;
 }
 
+/*
+ * TRAIN reply: head, count x u8 outcome, then count x u32 step_cycles. A
+ * sample's step_cycles is cycles_forward + cycles_backward + cycles_update of
+ * its step, the very values the core adds to the METRICS cycle statistics, so
+ * the per-sample figures of all TRAIN replies since a metrics reset sum to
+ * forward.sum + backward.sum + update.sum (INFER and EVALUATE add forward
+ * passes of their own). A skipped or not selected sample carries only its
+ * forward cycles (the gate and selection run untimed between the phases).
+ */
 static void cmd_train(odl_server_t *srv, const odl_frame_t *f)
 {
 	batch_t bt;
@@ -386,11 +399,15 @@ static void cmd_train(odl_server_t *srv, const odl_frame_t *f)
 	if (begin_batch(srv, f, 1, &bt) != 0) {
 		return;
 	}
-	if (12u + (size_t)bt.count > ODL_PROTO_MAX_BODY) {
+	/* The reply, not the request, bounds the batch when samples are small:
+	 * refuse before training so a refused batch changes nothing. */
+	if (TRAIN_HEAD_BYTES + TRAIN_SAMPLE_BYTES * (size_t)bt.count > ODL_PROTO_MAX_BODY) {
 		reply_error(srv, f, ODL_PERR_BAD_BATCH, 0, 0);
 		return;
 	}
 	uint8_t *r = srv->reply + ODL_PROTO_HEADER_BYTES;
+	uint8_t *outcomes = r + TRAIN_HEAD_BYTES;
+	uint8_t *cycles = outcomes + bt.count;
 	uint16_t outcome_count[3] = {0, 0, 0};
 	float loss_sum = 0.0f;
 
@@ -406,14 +423,17 @@ static void cmd_train(odl_server_t *srv, const odl_frame_t *f)
 		}
 		loss_sum += res.loss;
 		outcome_count[res.outcome]++;
-		r[12u + i] = (uint8_t)res.outcome;
+		outcomes[i] = (uint8_t)res.outcome;
+		/* modulo 2^32 like the counter: exact for any step under 2^32 cycles */
+		odl_put_u32(cycles + 4u * i, res.cycles_forward + res.cycles_backward + res.cycles_update);
 	}
 	odl_put_u16(r, bt.count);
 	odl_put_u16(r + 2, outcome_count[ODL_STEP_TRAINED]);
 	odl_put_u16(r + 4, outcome_count[ODL_STEP_SKIPPED]);
 	odl_put_u16(r + 6, outcome_count[ODL_STEP_NOT_SELECTED]);
 	put_f32(r + 8, loss_sum);
-	send_reply(srv, ODL_CMD_TRAIN | ODL_CMD_REPLY, 0u, f->seq, 12u + bt.count);
+	send_reply(srv, ODL_CMD_TRAIN | ODL_CMD_REPLY, 0u, f->seq,
+		   TRAIN_HEAD_BYTES + TRAIN_SAMPLE_BYTES * (size_t)bt.count);
 }
 
 /* INFER (unlabelled) and EVALUATE (labelled): predictions for a batch. */

@@ -1,0 +1,99 @@
+"""Base models pretrained on the host by the numpy twin, cached by content hash.
+
+Pretraining 30 epochs on the base split takes tens of seconds, and every
+device and strategy of a plan starts from the same weights; so the blob is
+kept under a key that hashes everything it depends on (data, split, shift,
+architecture, recipe, and the twin's own source), and a changed twin or
+recipe can never hand back stale weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hil_service import datasets
+from hil_service.firmware_build import build_dir
+from hil_service.plan import Plan
+from hil_service.reference import Arch, Mlp, Strategy, TrainParams
+from hil_service.reference import mlp as _mlp_module
+
+__all__ = ["BaseModel", "PreparedData", "cache_dir", "prepare"]
+
+ORDER_SEED = 3
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HIL_CACHE_DIR") or build_dir() / "cache")
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    scenario: datasets.Scenario
+    n_features: int
+    n_classes: int
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    arch: Arch
+    blob: bytes
+    key: str  # recipe hash: what the cache file is named after
+    sha256: str  # of the blob itself, recorded in run.json
+    cached: bool
+    host_accuracy: float  # the twin's accuracy on the test split, for the record
+
+    def model(self) -> Mlp:
+        return Mlp.from_blob(self.blob)
+
+
+def prepare_data(plan: Plan) -> PreparedData:
+    ds = datasets.load(plan.dataset)
+    sc = plan.scenario
+    return PreparedData(datasets.scenario(ds, sc.base, sc.stream, sc.test, sc.seed, sc.shift),
+                        ds.n_features, ds.n_classes)
+
+
+def _twin_source_hash() -> str:
+    return hashlib.sha256(Path(_mlp_module.__file__).read_bytes()).hexdigest()[:16]
+
+
+def recipe_key(plan: Plan, arch: Arch) -> str:
+    recipe = {"dataset": plan.dataset, "scenario": plan.scenario.model_dump(mode="json"),
+              "arch": list(arch.sizes), "base": plan.base_model.model_dump(mode="json"),
+              "order_seed": ORDER_SEED, "twin": _twin_source_hash()}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def prepare(plan: Plan, data: PreparedData, directory: Path | None = None) -> BaseModel:
+    """The plan's base model from the cache, or pretrained now and cached."""
+    arch = Arch((data.n_features, *plan.base_model.hidden, data.n_classes))
+    key = recipe_key(plan, arch)
+    directory = directory or cache_dir() / "bases"
+    path = directory / f"{key}.blob"
+    cached = path.is_file()
+    if cached:
+        blob = path.read_bytes()
+        model = Mlp.from_blob(blob)
+    else:
+        b = plan.base_model
+        model = Mlp(arch, TrainParams(Strategy.FULL, learning_rate=b.learning_rate)).init_weights(b.seed)
+        if b.epochs:
+            sc = data.scenario
+            model.fit(sc.x_base, sc.y_base, epochs=b.epochs, shuffle_seed=ORDER_SEED)
+        blob = model.to_blob()
+        directory.mkdir(parents=True, exist_ok=True)
+        # write then rename, so a parallel run never reads half a blob
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    sc = data.scenario
+    acc = float(np.mean(model.predict(sc.x_test) == sc.y_test)) if len(sc.x_test) else float("nan")
+    return BaseModel(arch, blob, key, hashlib.sha256(blob).hexdigest(), cached, acc)

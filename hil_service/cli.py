@@ -1,0 +1,228 @@
+"""`hil`: run plans on devices, list the lab, flash an image, report on runs, serve metrics.
+
+Exit codes: 0 every expectation held; 1 some expectation missed; 2 bad input
+or a device/run error (the message says which file, field or device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from hil_service.backends import BackendError
+from hil_service.device import DeviceError
+from hil_service.duts import SelectionError, availability, firmware_image, select_devices, start_target
+from hil_service.firmware_build import BuildError
+from hil_service.inventory import DEFAULT_INVENTORY, load_inventory
+from hil_service.link import LinkError
+from hil_service.plan import BackendKind, load_plan
+from hil_service.yaml_source import SourceError
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+DEFAULT_RUNS = Path("runs")
+
+
+class ConsoleReporter:
+    """Progress on stderr: events as lines, streaming as a bar on a terminal, else every 25 %."""
+
+    def __init__(self, out: TextIO = sys.stderr) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, str], int] = {}
+        self._t0 = time.monotonic()
+
+    def _stamp(self) -> str:
+        return f"[{time.monotonic() - self._t0:6.1f}s]"
+
+    def event(self, device: str, message: str) -> None:
+        with self._lock:
+            if self.tty:
+                self.out.write("\r\033[K")
+            self.out.write(f"{self._stamp()} {device}: {message}\n")
+            self.out.flush()
+
+    def stream(self, device: str, strategy: str, done: int, total: int) -> None:
+        key = (device, strategy)
+        with self._lock:
+            if self.tty:
+                width = 30
+                filled = width * done // max(total, 1)
+                self.out.write(f"\r\033[K{self._stamp()} {device} {strategy} "
+                               f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+                if done >= total:
+                    self.out.write("\n")
+                self.out.flush()
+                return
+            quarter = 4 * done // max(total, 1)
+            if quarter > self._last.get(key, 0) or done >= total:
+                self._last[key] = quarter
+                self.out.write(f"{self._stamp()} {device}: {strategy} streamed {done}/{total}\n")
+                self.out.flush()
+
+
+def _error(message: str) -> int:
+    print(f"hil: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _new_out_dir(out: Path | None, plan_name: str) -> Path:
+    from hil_service.results import new_run_dir
+
+    if out is None:
+        return new_run_dir(DEFAULT_RUNS, plan_name)
+    if out.exists() and any(out.iterdir()):
+        raise SourceError(out, None, "--out", "directory is not empty; results are never overwritten")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hil_service.runner import run_plan
+
+    plan = load_plan(args.plan)
+    inventory = load_inventory(args.inventory)
+    backend = BackendKind(args.backend) if args.backend else None
+    devices = select_devices(inventory, plan.devices, backend, args.dut)
+    out = _new_out_dir(args.out, plan.name)
+    reporter = ConsoleReporter()
+    reporter.event("host", f"plan {plan.name}: {len(plan.strategies)} strategy run(s) on "
+                           f"{', '.join(d.id for d in devices)}; results in {out}")
+    outcome = run_plan(plan, Path(args.plan), devices, out, reporter, args.lock_timeout)
+    for s in outcome.summaries:
+        print(s.line())
+    passed = sum(s.status == "passed" for s in outcome.summaries)
+    failed = sum(s.status == "failed" for s in outcome.summaries)
+    errors = sum(s.status == "error" for s in outcome.summaries)
+    print(f"{plan.name}: {passed} passed, {failed} failed, {errors} errors "
+          f"on {len(devices)} device(s); {outcome.directory / 'run.json'}")
+    if outcome.status == "passed":
+        return EXIT_OK
+    return EXIT_FAILED if outcome.status == "failed" else EXIT_ERROR
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory)
+    rows = [("ID", "BACKEND", "BOARD", "AVAILABLE", "TAGS")]
+    for d in inventory:
+        state = availability(d)
+        rows.append((d.id, d.backend, d.board, ("yes: " if state.ok else "no: ") + state.reason,
+                     ",".join(d.tags)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    up = sum(availability(d).ok for d in inventory)
+    print(f"{len(inventory)} devices in {inventory.path}, {up} available")
+    return EXIT_OK
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from hil_service.device import Device
+    from hil_service.image import inspect_image
+
+    entry = load_inventory(args.inventory).get(args.dut)
+    image = args.image if args.image is not None else firmware_image(entry)
+    info = inspect_image(image)
+    if entry.backend == "board":
+        from hil_service.backends.board import BoardSpec, flash_image
+
+        assert entry.probe_uid is not None and entry.pyocd_target is not None
+        report = flash_image(BoardSpec(probe_uid=entry.probe_uid, target_type=entry.pyocd_target,
+                                       serial_port=entry.serial, baud=entry.baud, name=entry.id),
+                             info.path, verify=not args.no_verify)
+        print(f"{entry.id}: flashed {info.path.name} ({report.bytes_programmed} bytes, "
+              f"{'verified' if report.verified else 'not verified'}) in {report.seconds:.1f} s")
+        return EXIT_OK
+    # an emulator has nothing to flash: boot the image and ask it who it is
+    with start_target(entry, info.path) as target, Device.open(target.serial_url) as dev:
+        hello = dev.hello()
+    same = info.build_id is None or hello.git_hash == info.build_id
+    print(f"{entry.id}: {info.path.name} boots on {entry.backend}: firmware {hello.fw_version} "
+          f"git {hello.git_hash} board {hello.board}"
+          + ("" if same else f"; image says {info.build_id}"))
+    return EXIT_OK if same else EXIT_ERROR
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hil_service.report import write_report
+    from hil_service.results import load_run
+
+    data = load_run(args.run_dir)
+    path = write_report(data, args.run_dir / "report.html")
+    runs = data["runs"]
+    for run in runs:
+        held = sum(v["passed"] for v in run["expectations"])
+        acc = run["metrics"].get("accuracy")
+        print(f"{run['status'].upper():6} {run['device']} {run['strategy']}: "
+              f"{held}/{len(run['expectations'])} expectations"
+              + (f", accuracy {acc:.3f}" if acc is not None else "")
+              + (f"; {run['error']}" if run.get("error") else ""))
+    print(f"{data['plan']['name']}: {data['status']}, {len(runs)} runs; report {path}")
+    return {"passed": EXIT_OK, "failed": EXIT_FAILED}.get(data["status"], EXIT_ERROR)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hil_service.metrics_export import serve
+
+    serve(args.runs, args.port, args.address)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hil", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a test plan")
+    run.add_argument("plan", type=Path)
+    run.add_argument("--backend", choices=[k.value for k in BackendKind],
+                     help="device kind (default: the plan's, usually auto)")
+    run.add_argument("--dut", help="run on this inventory device only")
+    run.add_argument("--out", type=Path, help="run directory (default runs/<plan>-<time>)")
+    run.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    run.add_argument("--lock-timeout", type=float, default=0.0,
+                     help="seconds to wait for a device another run holds (default 0)")
+    run.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="list the inventory and what is available")
+    ls.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    ls.set_defaults(func=cmd_list)
+
+    fl = sub.add_parser("flash", help="flash a board (or boot an emulator) with an image")
+    fl.add_argument("dut")
+    fl.add_argument("image", type=Path, nargs="?", help="ELF (default: the device's own image)")
+    fl.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    fl.add_argument("--no-verify", action="store_true")
+    fl.set_defaults(func=cmd_flash)
+
+    rp = sub.add_parser("report", help="summarise a run directory and write report.html")
+    rp.add_argument("run_dir", type=Path)
+    rp.set_defaults(func=cmd_report)
+
+    sv = sub.add_parser("serve", help="serve Prometheus metrics of the runs under a directory")
+    sv.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
+    sv.add_argument("--port", type=int, default=9464)
+    sv.add_argument("--address", default="127.0.0.1")
+    sv.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (SourceError, SelectionError) as exc:
+        return _error(str(exc))
+    except (BackendError, BuildError, DeviceError, LinkError, FileNotFoundError, ValueError,
+            OSError) as exc:
+        return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except KeyboardInterrupt:
+        return _error("interrupted; what was measured is in the run directory")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""One run per device at a time, across threads and processes.
+
+A lock is `flock` on a file named after the device. flock belongs to the
+open file description, so two opens in one process exclude each other as
+well as two processes do, and the kernel drops the lock when its holder
+dies: a crashed run never leaves a device locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import time
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["DeviceBusy", "DeviceLock", "lock_dir"]
+
+
+class DeviceBusy(RuntimeError):
+    """Another run holds the device; the message names it and the holder."""
+
+
+def lock_dir() -> Path:
+    base = os.environ.get("HIL_LOCK_DIR") or os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR") or "/tmp", f"hil-locks-{os.getuid()}")
+    return Path(base)
+
+
+class DeviceLock:
+    def __init__(self, device_id: str, directory: Path | None = None) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", device_id)
+        self.device_id = device_id
+        self.path = (directory or lock_dir()) / f"{safe}.lock"
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0, poll: float = 0.05) -> None:
+        """Take the lock, waiting up to timeout seconds; DeviceBusy after that."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self._holder(fd)
+                    os.close(fd)
+                    raise DeviceBusy(f"device {self.device_id} is in use by {holder} "
+                                     f"(lock {self.path})") from None
+                time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}\n".encode())
+        self._fd = fd
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            text = os.pread(fd, 64, 0).decode().strip()
+        except OSError:
+            text = ""
+        return text or "another run"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> DeviceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
