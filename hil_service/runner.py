@@ -95,9 +95,16 @@ class RunOutcome:
     summaries: list[RunSummary] = field(default_factory=list)
 
 
+#: Errors whose messages already say what broke; others get their type name prefixed.
+_SELF_EXPLAINING = (BackendError, DeviceError, LinkError, DeviceBusy, ImageError, BuildError)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    first = text[0] if text else ""
+    if isinstance(exc, _SELF_EXPLAINING) and first:
+        return first
+    return f"{type(exc).__name__}: {first}".rstrip(": ")
 
 
 def _percentile(values: np.ndarray, q: float) -> float | None:
@@ -218,8 +225,18 @@ class _DeviceSession:
             self._execute(spec, live, index, record)
         except RUN_ERRORS as exc:
             message = _one_line(exc)
+            if live is not None and live.target.alive():
+                # a dropped link is often the first sign of a dying target: give it a moment
+                try:
+                    live.target.wait_exit(1.0)
+                except BackendError:
+                    pass
             if live is not None and not live.target.alive():
-                message += f" ({live.target.log_tail(1).strip() or 'target died'})"
+                # the link error is a symptom; the target's death is the cause
+                try:
+                    live.target.ensure_alive()
+                except BackendError as death:
+                    message = f"{str(death).splitlines()[0]} ({message})"
             self.reporter.event(self.entry.id, f"{spec.name}: error: {message}")
             self.journal.finish_run(index, "error", error=message)
             self.summaries.append(RunSummary(self.entry.id, spec.name, "error", (), measured, message))
