@@ -30,9 +30,9 @@ DEFAULT_RUNS = Path("runs")
 class ConsoleReporter:
     """Progress on stderr: events as lines, streaming as a bar on a terminal, else every 25 %."""
 
-    def __init__(self, out: TextIO = sys.stderr) -> None:
-        self.out = out
-        self.tty = out.isatty()
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stderr
+        self.tty = self.out.isatty()
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], int] = {}
         self._t0 = time.monotonic()
