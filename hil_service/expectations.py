@@ -29,7 +29,8 @@ METRICS: Mapping[str, MetricInfo] = {
     "accuracy_gain": MetricInfo("ratio", "accuracy minus accuracy_before"),
     "loss": MetricInfo("nats", "mean cross-entropy on the test split after streaming"),
     "loss_before": MetricInfo("nats", "mean cross-entropy on the test split before streaming"),
-    "train_step_us_p50": MetricInfo("µs", "median time of one trained step, device clock"),
+    "train_step_us_p50": MetricInfo(
+        "µs", "median time of one trained step by the device's clock (virtual time under QEMU)"),
     "train_step_us_p95": MetricInfo("µs", "95th percentile of one trained step, device clock"),
     "train_step_us_max": MetricInfo("µs", "slowest trained step, device clock"),
     "train_step_cycles_p95": MetricInfo("cycles", "95th percentile step in device counter ticks"),
@@ -41,7 +42,9 @@ METRICS: Mapping[str, MetricInfo] = {
     "samples_trained": MetricInfo("samples", "samples the device trained on"),
     "samples_skipped": MetricInfo("samples", "samples the skip gate passed over"),
     "samples_not_selected": MetricInfo("samples", "samples data point selection left out"),
-    "labels_used": MetricInfo("labels", "labels the host oracle handed to the device"),
+    "labels_used": MetricInfo(
+        "labels", "labels the oracle had to give: every streamed sample, or only those data "
+        "point selection kept, or the active-learning queries"),
     "ram_bytes": MetricInfo("bytes", "static RAM of the image: writable allocated ELF sections"),
     "flash_bytes": MetricInfo("bytes", "flash of the image: allocated ELF sections with contents"),
     "arena_bytes": MetricInfo("bytes", "arena the configured model needs for training"),

@@ -126,3 +126,12 @@ def test_check_verdicts() -> None:
     assert not absent.passed and "not measured" in absent.reason
     assert not check("accuracy", t, {"accuracy": float("nan")}).passed
     assert all(info.unit and info.meaning for info in METRICS.values())
+
+
+def test_readme_explains_every_metric_and_plan() -> None:
+    readme = (PLANS.parent / "README.md").read_text()
+    table = readme.split("### Metrics", 1)[1].split("Latency is always", 1)[0]
+    missing = [m for m in METRICS if f"`{m}`" not in table]
+    assert not missing, f"README's metric table lacks {missing}"
+    for plan in PLANS.glob("*.yaml"):
+        assert f"`{plan.name}`" in readme, f"README does not mention {plan.name}"
