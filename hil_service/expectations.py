@@ -36,6 +36,8 @@ METRICS: Mapping[str, MetricInfo] = {
     "train_step_cycles_p95": MetricInfo("cycles", "95th percentile step in device counter ticks"),
     "train_step_instructions_p95": MetricInfo(
         "instructions", "95th percentile step in guest instructions (QEMU -icount only)"),
+    "stream_instructions_per_sample": MetricInfo(
+        "instructions", "guest instructions per streamed sample, whole firmware path (Renode only)"),
     "backward_macs_ratio": MetricInfo(
         "ratio", "backward MACs spent over what full backpropagation would spend"),
     "samples_streamed": MetricInfo("samples", "samples sent to the device for training"),

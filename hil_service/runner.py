@@ -282,6 +282,10 @@ class _DeviceSession:
                 raise ValueError(f"{spec.name}: stream.samples {spec.stream.samples} is more than "
                                  f"the {len(x)} samples of the stream split")
             x, y = x[: spec.stream.samples], y[: spec.stream.samples]
+        # Renode counts the guest's instructions; per sample, they price the whole
+        # firmware path (link, decoding, training), which the step cycles do not
+        counter = getattr(live.target, "executed_instructions", None)
+        instructions_before = counter() if callable(counter) else None
         t0 = time.monotonic()
         if spec.active_learning is None:
             xs, ys = np.concatenate([x] * spec.stream.epochs), np.concatenate([y] * spec.stream.epochs)
@@ -294,6 +298,9 @@ class _DeviceSession:
         timings["stream"] = round(stream_s, 4)
         self.journal.update_run(index, timings={"stream": timings["stream"]})
         streamed = sum(s.samples for s in summaries)
+        if instructions_before is not None and streamed:
+            assert callable(counter)
+            record(stream_instructions_per_sample=(counter() - instructions_before) / streamed)
         record(samples_streamed=streamed, stream_seconds=stream_s,
                samples_per_second=streamed / stream_s if stream_s > 0 else None,
                link_lost_replies=sum(s.lost_replies for s in summaries))

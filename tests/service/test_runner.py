@@ -246,3 +246,42 @@ def test_board_through_fake_pyocd(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert bad.status == "error"
         assert "wrong or stale image" in bad.summaries[0].error
         assert build_id in bad.summaries[0].error
+
+
+def test_instruction_counter_of_the_target_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target that counts guest instructions (Renode's monitor) prices each streamed
+    sample. Renode cannot run here: the host build stands in, with a counter at the
+    monitor boundary that advances by a known amount per TRAIN frame."""
+    from hil_service import runner
+    real_start = runner.start_target
+    per_frame = 1000
+
+    class Counting:
+        def __init__(self, target) -> None:
+            self._t, self.frames = target, 0
+            self.serial_url = target.serial_url
+
+        def executed_instructions(self) -> int:
+            return self.frames * per_frame
+
+        def __getattr__(self, name: str):
+            return getattr(self._t, name)
+
+    counting: list[Counting] = []
+
+    def start(entry, image, progress=None):
+        counting.append(Counting(real_start(entry, image, progress)))
+        return counting[0]
+
+    real_train = runner.Device.train
+
+    def train(self, x, y, **kw):
+        counting[0].frames += -(-len(x) // (kw.get("batch_size") or 16))
+        return real_train(self, x, y, **kw)
+
+    monkeypatch.setattr(runner, "start_target", start)
+    monkeypatch.setattr(runner.Device, "train", train)
+    plan_path = small_plan(tmp_path, PASSING_RUN)
+    outcome = run_plan(load_plan(plan_path), plan_path, devices("native"), tmp_path / "r")
+    assert outcome.status == "passed"
+    assert outcome.summaries[0].metrics["stream_instructions_per_sample"] == 4 * per_frame / 64
