@@ -60,21 +60,28 @@ def prepare_data(plan: Plan) -> PreparedData:
                         ds.n_features, ds.n_classes)
 
 
-def _twin_source_hash() -> str:
-    return hashlib.sha256(Path(_mlp_module.__file__).read_bytes()).hexdigest()[:16]
+def _code_hash() -> str:
+    """The twin's and the data splitter's source: a change to either retrains."""
+    h = hashlib.sha256(np.__version__.encode())
+    for path in sorted(Path(_mlp_module.__file__).parent.glob("*.py")) + [Path(datasets.__file__)]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
-def recipe_key(plan: Plan, arch: Arch) -> str:
+def recipe_key(plan: Plan, arch: Arch, data: PreparedData) -> str:
     recipe = {"dataset": plan.dataset, "scenario": plan.scenario.model_dump(mode="json"),
               "arch": list(arch.sizes), "base": plan.base_model.model_dump(mode="json"),
-              "order_seed": ORDER_SEED, "twin": _twin_source_hash()}
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+              "order_seed": ORDER_SEED, "code": _code_hash()}
+    h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(data.scenario.x_base).tobytes())
+    h.update(np.ascontiguousarray(data.scenario.y_base).tobytes())
+    return h.hexdigest()
 
 
 def prepare(plan: Plan, data: PreparedData, directory: Path | None = None) -> BaseModel:
     """The plan's base model from the cache, or pretrained now and cached."""
     arch = Arch((data.n_features, *plan.base_model.hidden, data.n_classes))
-    key = recipe_key(plan, arch)
+    key = recipe_key(plan, arch, data)
     directory = directory or cache_dir() / "bases"
     path = directory / f"{key}.blob"
     cached = path.is_file()

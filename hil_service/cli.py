@@ -16,10 +16,19 @@ from typing import TextIO
 
 from hil_service.backends import BackendError
 from hil_service.device import DeviceError
-from hil_service.duts import SelectionError, availability, firmware_image, select_devices, start_target
+from hil_service.duts import (
+    SelectionError,
+    availability,
+    check_device_names,
+    firmware_image,
+    select_devices,
+    start_target,
+)
 from hil_service.firmware_build import BuildError
-from hil_service.inventory import DEFAULT_INVENTORY, load_inventory
+from hil_service.image import FirmwareImage
+from hil_service.inventory import DEFAULT_INVENTORY, DeviceEntry, load_inventory
 from hil_service.link import LinkError
+from hil_service.locks import DeviceBusy, DeviceLock
 from hil_service.plan import BackendKind, load_plan
 from hil_service.yaml_source import SourceError
 
@@ -83,12 +92,15 @@ def _new_out_dir(out: Path | None, plan_name: str) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hil_service.runner import run_plan
+    from hil_service.base_models import prepare_data
+    from hil_service.runner import check_plan_fits, run_plan
 
     plan = load_plan(args.plan)
     inventory = load_inventory(args.inventory)
     backend = BackendKind(args.backend) if args.backend else None
+    check_device_names(plan, inventory)
     devices = select_devices(inventory, plan.devices, backend, args.dut)
+    check_plan_fits(plan, prepare_data(plan))
     out = _new_out_dir(args.out, plan.name)
     reporter = ConsoleReporter()
     reporter.event("host", f"plan {plan.name}: {len(plan.strategies)} strategy run(s) on "
@@ -122,19 +134,26 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from hil_service.device import Device
     from hil_service.image import inspect_image
+    from hil_service.runner import lock_name
 
     entry = load_inventory(args.inventory).get(args.dut)
     image = args.image if args.image is not None else firmware_image(entry)
     info = inspect_image(image)
+    with DeviceLock(lock_name(entry)):
+        return _flash_locked(entry, info, args.no_verify)
+
+
+def _flash_locked(entry: DeviceEntry, info: FirmwareImage, no_verify: bool) -> int:
+    from hil_service.device import Device
+
     if entry.backend == "board":
         from hil_service.backends.board import BoardSpec, flash_image
 
         assert entry.probe_uid is not None and entry.pyocd_target is not None
         report = flash_image(BoardSpec(probe_uid=entry.probe_uid, target_type=entry.pyocd_target,
                                        serial_port=entry.serial, baud=entry.baud, name=entry.id),
-                             info.path, verify=not args.no_verify)
+                             info.path, verify=not no_verify)
         print(f"{entry.id}: flashed {info.path.name} ({report.bytes_programmed} bytes, "
               f"{'verified' if report.verified else 'not verified'}) in {report.seconds:.1f} s")
         return EXIT_OK
@@ -217,8 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (SourceError, SelectionError) as exc:
         return _error(str(exc))
-    except (BackendError, BuildError, DeviceError, LinkError, FileNotFoundError, ValueError,
-            OSError) as exc:
+    except (BackendError, BuildError, DeviceError, LinkError, DeviceBusy, FileNotFoundError,
+            ValueError, OSError, RuntimeError) as exc:
         return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:
         return _error("interrupted; what was measured is in the run directory")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hil_service.backends import BackendError, LiveTarget
 from hil_service.inventory import DeviceEntry, Inventory
-from hil_service.plan import BackendKind, DeviceSelector
+from hil_service.plan import BackendKind, DeviceSelector, Plan
 
 __all__ = ["Availability", "LatencyClock", "SelectionError", "availability", "firmware_image",
            "latency_clock", "select_devices", "start_target"]
@@ -46,11 +46,17 @@ def connected_probes() -> frozenset[str]:
     return frozenset(p.unique_id for p in probes)
 
 
+def _probe_connected(uid: str) -> bool:
+    # the same matching as flashing: an optional "type:" prefix, any case
+    want = uid.split(":", 1)[-1].lower()
+    return any(p.lower() == want for p in connected_probes())
+
+
 def availability(entry: DeviceEntry) -> Availability:
     if entry.backend == "board":
         if not entry.connected:
             return Availability(False, "marked not connected")
-        if entry.probe_uid not in connected_probes():
+        if not _probe_connected(entry.probe_uid or ""):
             return Availability(False, f"probe {entry.probe_uid} not connected")
         return _image_available(entry)
     if entry.backend == "renode":
@@ -117,6 +123,16 @@ def select_devices(inventory: Inventory, selector: DeviceSelector,
                         if d.backend in kinds)
     raise SelectionError(f"no available {kind.value} device matches {what}"
                          + (f" ({reasons})" if reasons else ""))
+
+
+def check_device_names(plan: Plan, inventory: Inventory) -> None:
+    """expect_on thresholds for a device the inventory does not know would never apply."""
+    known = {d.id for d in inventory}
+    for run in plan.strategies:
+        for device_id in run.expect_on:
+            if device_id not in known:
+                raise SelectionError(f"strategy run {run.name}: expect_on names device "
+                                     f"{device_id!r}, which is not in inventory {inventory.path}")
 
 
 def _describe(selector: DeviceSelector) -> str:

@@ -90,7 +90,7 @@ class _LabFile(BaseModel):
 class _TwisterEntry(BaseModel):
     """One entry of a Twister hardware map (zephyr/scripts/pylib/twister/.../hardwaremap.py)."""
 
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="ignore")
 
     id: str
     platform: str
@@ -165,6 +165,10 @@ def _twister_map(doc: YamlDocument) -> list[DeviceEntry]:
         raise doc.error((), "a Twister hardware map is a list of devices")
     out = []
     for i, raw in enumerate(doc.data):
+        if isinstance(raw, dict) and isinstance(raw.get("id"), int):
+            # YAML reads 000260117001 as a number (octal, even): the probe id is lost
+            raise doc.error((i, "id"), f"probe id {raw['id']} is a number in YAML; quote it "
+                                       f"(id: \"...\") so leading zeros survive")
         try:
             t = _TwisterEntry.model_validate(raw)
             fields = _from_twister(t, f"{doc.path}:{doc.line((i,))}")
@@ -172,7 +176,10 @@ def _twister_map(doc: YamlDocument) -> list[DeviceEntry]:
             raise doc.validation_error(exc, prefix=(i,)) from None
         except ValueError as exc:
             raise doc.error((i, "platform"), str(exc)) from None
-        out.append(DeviceEntry.model_validate(fields))
+        try:
+            out.append(DeviceEntry.model_validate(fields))
+        except ValidationError as exc:
+            raise doc.validation_error(exc, prefix=(i,)) from None
     return out
 
 

@@ -220,6 +220,10 @@ def load_plan(path: Path | str) -> Plan:
     for i, run in enumerate(plan.strategies):
         sources = [(("strategies", i, "expect"), run.expect)] + [
             (("strategies", i, "expect_on", dev), exp) for dev, exp in run.expect_on.items()]
+        if not run.expect:
+            raise doc.error(("strategies", i, "expect") if "expect" in doc.data["strategies"][i]
+                            else ("strategies", i),
+                            "a strategy run needs at least one expectation (expect:)")
         for loc, expect in sources:
             for metric, text in expect.items():
                 if metric not in METRICS:

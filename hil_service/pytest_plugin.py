@@ -21,7 +21,13 @@ import pytest
 
 from hil_service.backends import LiveTarget
 from hil_service.device import Device
-from hil_service.duts import SelectionError, firmware_image, select_devices, start_target
+from hil_service.duts import (
+    SelectionError,
+    check_device_names,
+    firmware_image,
+    select_devices,
+    start_target,
+)
 from hil_service.inventory import DEFAULT_INVENTORY, DeviceEntry, Inventory, load_inventory
 from hil_service.locks import DeviceLock
 from hil_service.plan import BackendKind, DeviceSelector, Plan, load_plan
@@ -76,6 +82,7 @@ class PlanFile(pytest.File):
         try:
             plan = load_plan(self.path)
             inventory = load_inventory(cfg.getoption("--hil-inventory"))
+            check_device_names(plan, inventory)
             devices = select_devices(inventory, plan.devices, _backend(cfg), cfg.getoption("--hil-dut"))
         except (SourceError, SelectionError) as exc:
             raise self.CollectError(str(exc)) from None
@@ -106,6 +113,9 @@ class _PlanState:
         from hil_service.runner import run_plan
 
         out = config.getoption("--hil-out")
+        if out is not None and Path(out).is_dir() and any(Path(out).iterdir()):
+            self.failure = f"--hil-out {out} is not empty; results are never overwritten"
+            return
         if out is None:
             out = new_run_dir(Path(config.rootpath) / "runs", f"pytest-{self.plan.name}")
         try:
@@ -191,11 +201,22 @@ def dut(pytestconfig: pytest.Config, hil_inventory: Inventory) -> Iterator[Dut]:
                                pytestconfig.getoption("--hil-dut"))[0]
     except (SourceError, SelectionError) as exc:
         pytest.fail(str(exc), pytrace=False)
-    with DeviceLock(entry.id):
+    from hil_service.runner import RUN_ERRORS, lock_name
+
+    lock = DeviceLock(lock_name(entry))
+    try:
+        lock.acquire()
         image = firmware_image(entry)
-        with start_target(entry, image) as target:
-            device = Device.open(target.serial_url, baudrate=entry.baud)
-            try:
-                yield Dut(entry, target, device, device.hello(), image)
-            finally:
-                device.close()
+        target = start_target(entry, image)
+    except RUN_ERRORS as exc:
+        lock.release()
+        pytest.fail(f"dut {entry.id}: {str(exc).splitlines()[0]}", pytrace=False)
+    try:
+        device = Device.open(target.serial_url, baudrate=entry.baud)
+        try:
+            yield Dut(entry, target, device, device.hello(), image)
+        finally:
+            device.close()
+    finally:
+        target.close()
+        lock.release()

@@ -15,7 +15,6 @@ import platform
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -122,10 +121,6 @@ class RunJournal:
             self._flush()
         write_junit(self.data, self.directory / "junit.xml")
         return status
-
-    def runs(self) -> Iterator[dict[str, Any]]:
-        with self._lock:
-            yield from [dict(r) for r in self.data["runs"]]
 
 
 def load_run(directory: Path) -> dict[str, Any]:

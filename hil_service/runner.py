@@ -13,6 +13,7 @@ error with the reason; the target is restarted for the next one.
 from __future__ import annotations
 
 import hashlib
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +43,11 @@ __all__ = ["Reporter", "RunOutcome", "RunSummary", "run_plan"]
 
 #: What a broken strategy run can raise; anything else is a bug and propagates.
 RUN_ERRORS = (BackendError, DeviceError, LinkError, ProtocolMismatch, ImageError, DeviceBusy,
-              BuildError, OSError, RuntimeError, ValueError)
+              BuildError, OSError, RuntimeError, ValueError, struct.error, IndexError)
+
+
+class RunStopped(RuntimeError):
+    """The run was interrupted (Ctrl-C); raised in the device thread at the next reply."""
 
 
 class Reporter(Protocol):
@@ -140,7 +145,7 @@ class _DeviceSession:
 
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> list[RunSummary]:
-        lock = DeviceLock(self.entry.id)
+        lock = DeviceLock(lock_name(self.entry))
         try:
             lock.acquire(timeout=self.lock_timeout)
         except DeviceBusy as exc:
@@ -159,9 +164,11 @@ class _DeviceSession:
         except ImageError as exc:
             self._fail_all(str(exc))
         finally:
-            if live is not None:
-                live.close()
-            lock.release()
+            try:
+                if live is not None:
+                    live.close()
+            finally:
+                lock.release()
         return self.summaries
 
     def _fail_all(self, message: str) -> None:
@@ -191,16 +198,20 @@ class _DeviceSession:
             target.close()
             raise
         live = _Live(target, device, hello)
+        self._check_build_id(live)
         self.journal.device(self.entry.id, serial_url=target.serial_url, hello={
             "protocol_version": hello.protocol_version, "fw_version": hello.fw_version,
             "git_hash": hello.git_hash, "board": hello.board, "cycles_hz": hello.cycles_hz,
             "arena_size": hello.arena_size, "max_body": hello.max_body,
             "device_id": hello.device_id.hex()}, latency=self.clock.to_json())
-        if self.image.build_id is not None and hello.git_hash != self.image.build_id:
-            live.close()
-            raise BackendError(f"device {self.entry.id} runs firmware {hello.git_hash!r} but image "
-                               f"{self.image.path} is {self.image.build_id!r}: wrong or stale image")
         return live
+
+    def _check_build_id(self, live: _Live) -> None:
+        assert self.image is not None
+        if self.image.build_id is not None and live.hello.git_hash != self.image.build_id:
+            live.close()
+            raise BackendError(f"device {self.entry.id} runs firmware {live.hello.git_hash!r} but "
+                               f"image {self.image.path} is {self.image.build_id!r}: wrong or stale image")
 
     def _strategy(self, spec: StrategyRun, live: _Live | None) -> _Live | None:
         index = self.journal.start_run(self.entry.id, spec.name, strategy_kind=spec.strategy,
@@ -222,6 +233,7 @@ class _DeviceSession:
                 live = self._start()
             else:
                 live.hello = live.device.hello()  # a fresh session per strategy run
+                self._check_build_id(live)
             self._execute(spec, live, index, record)
         except RUN_ERRORS as exc:
             message = _one_line(exc)
@@ -243,6 +255,11 @@ class _DeviceSession:
             if live is not None:
                 live.close()
             return None
+        except BaseException:
+            # a bug or Ctrl-C: the target this call may have started must not leak
+            if live is not None:
+                live.close()
+            raise
         verdicts = tuple(check(m, t, measured) for m, t in spec.thresholds(self.entry.id).items())
         status = "passed" if all(v.passed for v in verdicts) else "failed"
         self.journal.finish_run(index, status, expectations=[v.to_json() for v in verdicts])
@@ -278,9 +295,6 @@ class _DeviceSession:
 
         x, y = sc.x_stream, sc.y_stream
         if spec.stream.samples is not None:
-            if spec.stream.samples > len(x):
-                raise ValueError(f"{spec.name}: stream.samples {spec.stream.samples} is more than "
-                                 f"the {len(x)} samples of the stream split")
             x, y = x[: spec.stream.samples], y[: spec.stream.samples]
         # Renode counts the guest's instructions; per sample, they price the whole
         # firmware path (link, decoding, training), which the step cycles do not
@@ -290,7 +304,7 @@ class _DeviceSession:
         if spec.active_learning is None:
             xs, ys = np.concatenate([x] * spec.stream.epochs), np.concatenate([y] * spec.stream.epochs)
             summary = dev.train(xs, ys, batch_size=spec.stream.batch_size, quant=quant,
-                                progress=lambda d, t: self.reporter.stream(self.entry.id, spec.name, d, t))
+                                progress=lambda d, t: self._progress(spec.name, d, t))
             summaries, labels = [summary], None
         else:
             summaries, labels = self._active_learning(spec, dev, x, y, quant)
@@ -314,6 +328,11 @@ class _DeviceSession:
         self.journal.update_run(index, final_weights_sha256=hashlib.sha256(final).hexdigest(),
                                 timings=timings)
 
+    def _progress(self, strategy: str, done: int, total: int) -> None:
+        if self.stop.is_set():
+            raise RunStopped("stopped by the user")
+        self.reporter.stream(self.entry.id, strategy, done, total)
+
     def _active_learning(self, spec: StrategyRun, dev: Device, x: np.ndarray, y: np.ndarray,
                          quant: Quantization | None) -> tuple[list[TrainSummary], int]:
         """Rounds of: the device scores the unlabelled pool, the host labels the most
@@ -335,7 +354,7 @@ class _DeviceSession:
                                        quant=quant))
             used += len(pick)
             pool = np.setdiff1d(pool, pick, assume_unique=True)
-            self.reporter.stream(self.entry.id, spec.name, used, budget)
+            self._progress(spec.name, used, budget)
         return summaries, used
 
     def _record_device_metrics(self, m: Metrics, summaries: list[TrainSummary], spec: StrategyRun,
@@ -369,6 +388,27 @@ class _DeviceSession:
             step_cycles=[int(c) for s in summaries for c in s.step_cycles])
 
 
+def lock_name(entry: DeviceEntry) -> str:
+    """Boards lock their probe: one board can appear under two ids (lab.yaml and a Twister map)."""
+    return f"probe-{entry.probe_uid.lower()}" if entry.backend == "board" and entry.probe_uid else entry.id
+
+
+class PlanMismatch(ValueError):
+    """The plan asks for more than the data set gives; found before any device is touched."""
+
+
+def check_plan_fits(plan: Plan, data: base_models.PreparedData) -> None:
+    n = len(data.scenario.x_stream)
+    for run in plan.strategies:
+        if run.stream.samples is not None and run.stream.samples > n:
+            raise PlanMismatch(f"strategy run {run.name}: stream.samples {run.stream.samples} is "
+                               f"more than the {n} samples of the stream split")
+        al = run.active_learning
+        if al is not None and al.budget > n:
+            raise PlanMismatch(f"strategy run {run.name}: active_learning.budget {al.budget} is "
+                               f"more than the {n} samples of the stream split")
+
+
 def run_plan(plan: Plan, plan_path: Path, devices: list[DeviceEntry], out_dir: Path,
              reporter: Reporter | None = None, lock_timeout: float = 0.0) -> RunOutcome:
     """Run plan on devices (already selected) and record everything in out_dir."""
@@ -378,8 +418,19 @@ def run_plan(plan: Plan, plan_path: Path, devices: list[DeviceEntry], out_dir: P
                                    "sha256": plan.digest(),
                                    "content": plan.model_dump(mode="json")})
     journal.set("devices_selected", [d.id for d in devices])
+    try:
+        return _run(plan, devices, out_dir, reporter, lock_timeout, journal)
+    finally:
+        if journal.data["finished"] is None:
+            journal.error("host", "the run ended early")
+            journal.finish()
+
+
+def _run(plan: Plan, devices: list[DeviceEntry], out_dir: Path, reporter: Reporter,
+         lock_timeout: float, journal: RunJournal) -> RunOutcome:
     reporter.event("host", f"preparing {plan.dataset} and the base model")
     data = base_models.prepare_data(plan)
+    check_plan_fits(plan, data)
     base = base_models.prepare(plan, data)
     journal.set("base_model", {"key": base.key, "sha256": base.sha256, "arch": list(base.arch.sizes),
                                "cached": base.cached, "host_accuracy": base.host_accuracy,
@@ -411,11 +462,11 @@ def run_plan(plan: Plan, plan_path: Path, devices: list[DeviceEntry], out_dir: P
         for f in futures:
             summaries.extend(f.result())
     except KeyboardInterrupt:
-        # devices finish the strategy run they are in; the rest are recorded as not run
+        # device threads stop at their next reply; what they measured is recorded
         stop.set()
         journal.error("host", "interrupted")
         raise
     finally:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=True, cancel_futures=True)
         status = journal.finish()
     return RunOutcome(out_dir, status, summaries)

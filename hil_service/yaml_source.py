@@ -8,6 +8,7 @@ pydantic's errors have the field path; this module joins the two.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,16 +75,25 @@ class YamlDocument:
         return not (part.startswith("[") or "[" in part and part.endswith("]"))
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+def _walk(path: Path, node: yaml.Node, loc: Loc, lines: dict[Loc, int],
+          open_nodes: set[int]) -> None:
+    if id(node) in open_nodes:
+        raise SourceError(path, node.start_mark.line + 1, _dotted(loc), "an alias refers to itself")
+    open_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             sub = loc + (key.value,)
+            if sub in lines:
+                # PyYAML keeps the last of two equal keys: a silently lost threshold
+                raise SourceError(path, key.start_mark.line + 1, _dotted(sub),
+                                  f"duplicate key (first on line {lines[sub]})")
             lines[sub] = key.start_mark.line + 1
-            _walk(value, sub, lines)
+            _walk(path, value, sub, lines, open_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[loc + (i,)] = item.start_mark.line + 1
-            _walk(item, loc + (i,), lines)
+            _walk(path, item, loc + (i,), lines, open_nodes)
+    open_nodes.discard(id(node))
 
 
 def load_yaml(path: Path | str) -> YamlDocument:
@@ -97,15 +107,23 @@ def load_yaml(path: Path | str) -> YamlDocument:
         raise SourceError(path, None, "", f"cannot read: {exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        lines_of_text = text.splitlines()
+        bad_lines = lines_of_text[max(0, mark.line - 1): mark.line + 1] if mark else []
+        # `accuracy: >= 0.9` unquoted: '>' starts a YAML block scalar
+        hint = ('; quote thresholds, e.g. accuracy: ">= 0.9"'
+                if any(re.search(r":\s*[<>]", ln) for ln in bad_lines) else "")
         raise SourceError(path, mark.line + 1 if mark else None, "",
-                          f"YAML syntax: {exc.problem or exc.context}") from None
+                          f"YAML syntax: {exc.problem or exc.context}{hint}") from None
     except yaml.YAMLError as exc:
         raise SourceError(path, None, "", f"YAML syntax: {exc}") from None
     lines: dict[Loc, int] = {}
     if node is not None:
+        _walk(path, node, (), lines, set())
         lines[()] = node.start_mark.line + 1
-        _walk(node, (), lines)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SourceError(path, None, "", f"YAML: {exc}") from None
     return YamlDocument(path, data, lines)

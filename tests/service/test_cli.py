@@ -108,3 +108,23 @@ def test_flash_boots_an_emulator_image(capsys) -> None:
 def test_report_on_a_non_run_dir(tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(capsys, "report", str(tmp_path))
     assert code == 2 and "run.json does not exist: not a run directory" in err
+
+
+def test_plan_that_does_not_fit_the_data_or_lab(tmp_path: Path, capsys) -> None:
+    plan = small_plan(tmp_path, PASSING_RUN.replace("samples: 64", "samples: 5000"))
+    code, _, err = run_cli(capsys, "run", str(plan), "--backend", "native", "--out", str(tmp_path / "r"))
+    assert (code, err) == (2, "hil: error: strategy run last_layer: stream.samples 5000 is more "
+                              "than the 450 samples of the stream split\n")
+    assert not (tmp_path / "r").exists()
+    plan = small_plan(tmp_path, PASSING_RUN + "    expect_on: {qemu-an368: {accuracy: '>= 0.9'}}\n")
+    code, _, err = run_cli(capsys, "run", str(plan), "--backend", "native")
+    assert code == 2 and "expect_on names device 'qemu-an368', which is not in inventory" in err
+
+
+def test_twister_id_read_as_a_number(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "map.yaml"
+    path.write_text("- id: 000260117001\n  platform: frdm_k64f\n")
+    code, _, err = run_cli(capsys, "list", "--inventory", str(path))
+    assert code == 2
+    assert err.startswith(f"hil: error: {path}:1: [0].id: probe id ")
+    assert "quote it" in err

@@ -135,3 +135,22 @@ def test_readme_explains_every_metric_and_plan() -> None:
     assert not missing, f"README's metric table lacks {missing}"
     for plan in PLANS.glob("*.yaml"):
         assert f"`{plan.name}`" in readme, f"README does not mention {plan.name}"
+
+
+def test_duplicate_key_and_self_alias(tmp_path: Path) -> None:
+    dup = GOOD.replace("    strategy: tinyprop\n", "    strategy: tinyprop\n    strategy: full\n")
+    with pytest.raises(PlanError, match=r":7: strategies\[0\]\.strategy: duplicate key \(first on line 6\)"):
+        load_plan(write(tmp_path, dup))
+    with pytest.raises(PlanError, match=r":1: a\[0\]: an alias refers to itself"):
+        load_plan(write(tmp_path, "a: &a [*a]\n"))
+
+
+def test_unquoted_threshold_gets_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match=r':9: YAML syntax: .*; quote thresholds, e.g. accuracy: ">= 0.9"'):
+        load_plan(write(tmp_path, GOOD.replace('accuracy: ">= 0.90"', "accuracy: >= 0.90")))
+
+
+def test_a_run_must_expect_something(tmp_path: Path) -> None:
+    text = GOOD.split("    expect:")[0] + "    expect: {}\n"
+    with pytest.raises(PlanError, match=r":8: strategies\[0\]\.expect: a strategy run needs at least one"):
+        load_plan(write(tmp_path, text))
