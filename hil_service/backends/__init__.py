@@ -10,15 +10,17 @@ Modules: `process` (a child process owned safely), `qemu`, `native`.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import warnings
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     import serial
 
-__all__ = ["BackendError", "LiveTarget", "open_serial"]
+__all__ = ["BackendError", "Closing", "LiveTarget", "open_serial", "require_binary", "require_file"]
 
 
 class BackendError(RuntimeError):
@@ -28,6 +30,44 @@ class BackendError(RuntimeError):
     last lines of the target's log where there is one, so a CI failure can
     be read without digging through temp folders.
     """
+
+
+_C = TypeVar("_C", bound="Closing")
+
+
+class Closing:
+    """`with thing:` closes it: the context-manager half of targets and clients,
+    written once. Subclasses define close(), safe to call twice."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def require_file(path: Path | str, what: str = "firmware image") -> Path:
+    """The absolute path of an existing file; BackendError naming it otherwise."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise BackendError(f"{what} {path} does not exist")
+    return path
+
+
+def require_binary(name: str, install_hint: str) -> str:
+    """Where `name` is on PATH; BackendError naming it and how to install it otherwise."""
+    found = shutil.which(name)
+    if found is None:
+        raise BackendError(f"{name} not found on PATH; {install_hint}")
+    return found
 
 
 @runtime_checkable

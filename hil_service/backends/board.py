@@ -50,10 +50,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import BackendError
+from . import BackendError, Closing
 
 if TYPE_CHECKING:
     from pyocd.core.session import Session
@@ -432,7 +431,7 @@ def check_port_free(port: str, baudrate: int = 115200) -> None:
 # -- the target --------------------------------------------------------------------
 
 
-class BoardTarget:
+class BoardTarget(Closing):
     """A flashed, running board: its serial port, and the report of the flash.
 
     Nothing runs on this host for it, so there is nothing to stop: close()
@@ -475,17 +474,6 @@ class BoardTarget:
 
     def close(self) -> None:
         self.closed = True
-
-    def __enter__(self) -> BoardTarget:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "alive" if self.alive() else "port gone"

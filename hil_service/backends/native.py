@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import BackendError, LiveTarget
+from . import BackendError, LiveTarget, require_file
 from .process import ProcessTarget
 
 LINK_NAME = "pty"
@@ -33,9 +33,7 @@ def start_native(
     exe: Path, extra_args: Sequence[str] = (), *, start_timeout: float = 10.0
 ) -> LiveTarget:
     """Start the POSIX firmware `exe`; returns a target whose serial_url is its /dev/pts/N."""
-    exe = Path(exe).resolve()
-    if not exe.is_file():
-        raise BackendError(f"firmware program {exe} does not exist")
+    exe = require_file(exe, "firmware program")
     if not os.access(exe, os.X_OK):
         raise BackendError(f"firmware program {exe} is not executable")
     workdir = Path(tempfile.mkdtemp(prefix="hil-native-"))

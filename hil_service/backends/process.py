@@ -20,9 +20,8 @@ import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
-from . import BackendError
+from . import BackendError, Closing
 
 #: Seconds between SIGTERM and SIGKILL at teardown.
 TERM_GRACE_S = 2.0
@@ -75,7 +74,7 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-class ProcessTarget:
+class ProcessTarget(Closing):
     """A started child process with its private work folder and log.
 
     The launcher sets `serial_url` once the target is reachable. The work
@@ -152,17 +151,6 @@ class ProcessTarget:
             self._closed_tail = _tail(self.log_path, 200)
         finally:
             self._finalizer()  # removes the work folder (and stops, if the above was cut short)
-
-    def __enter__(self) -> ProcessTarget:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "alive" if self.alive() else f"exited {self.exit_code()}"

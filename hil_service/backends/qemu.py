@@ -22,7 +22,6 @@ use" and we retry with a fresh port.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import tempfile
 import time
@@ -30,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import BackendError, LiveTarget
+from . import BackendError, LiveTarget, require_binary, require_file
 from .process import ProcessTarget
 
 QEMU_BINARY = "qemu-system-arm"
@@ -118,14 +117,8 @@ class QemuLauncher:
         ]  # fmt: skip
 
     def start(self, elf: Path) -> ProcessTarget:
-        elf = Path(elf).resolve()
-        if not elf.is_file():
-            raise BackendError(f"firmware image {elf} does not exist")
-        qemu = shutil.which(self.binary)
-        if qemu is None:
-            raise BackendError(
-                f"{self.binary} not found on PATH; install Debian's qemu-system-arm"
-            )
+        elf = require_file(elf)
+        qemu = require_binary(self.binary, "install Debian's qemu-system-arm")
         for _ in range(self.bind_attempts):
             port = free_loopback_port()
             workdir = Path(tempfile.mkdtemp(prefix="hil-qemu-"))

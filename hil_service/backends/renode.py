@@ -52,9 +52,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-from . import BackendError
+from . import BackendError, Closing, require_binary, require_file
 from .process import ProcessTarget
 from .qemu import _listening_inodes, _owns_socket, free_loopback_port
 
@@ -313,7 +312,7 @@ def parse_number(reply: str) -> int:
     raise BackendError(f"no number in the Renode Monitor's reply {reply!r}")
 
 
-class RenodeMonitor:
+class RenodeMonitor(Closing):
     """A line client for Renode's telnet Monitor on a loopback TCP port.
 
     `execute` sends one command line and returns what Renode printed before
@@ -421,17 +420,6 @@ class RenodeMonitor:
         except OSError:
             pass
 
-    def __enter__(self) -> RenodeMonitor:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- internals
 
     def _send(self, data: bytes) -> None:
@@ -502,7 +490,7 @@ def _tail(text: str, chars: int = 400) -> str:
 # --- the target ------------------------------------------------------------------------------
 
 
-class RenodeTarget:
+class RenodeTarget(Closing):
     """A running Renode: its process (ProcessTarget), its Monitor, the UART's URL."""
 
     def __init__(
@@ -590,17 +578,6 @@ class RenodeTarget:
             finally:
                 self.process.close()
 
-    def __enter__(self) -> RenodeTarget:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = "alive" if self.alive() else f"exited {self.exit_code()}"
         return (f"<{type(self).__name__} {self.machine.name} pid={self.pid} {state} "
@@ -666,14 +643,8 @@ class RenodeLauncher:
         return [*argv, *self.extra_args]
 
     def start(self, elf: Path) -> RenodeTarget:
-        elf = Path(elf).resolve()
-        if not elf.is_file():
-            raise BackendError(f"firmware image {elf} does not exist")
-        renode = shutil.which(self.binary)
-        if renode is None:
-            raise BackendError(
-                f"{self.binary} not found on PATH; install Renode >= 1.14 (https://renode.io)"
-            )
+        elf = require_file(elf)
+        renode = require_binary(self.binary, "install Renode >= 1.14 (https://renode.io)")
         for _ in range(self.bind_attempts):
             monitor_port = free_loopback_port()
             uart_port = free_loopback_port()
