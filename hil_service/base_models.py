@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hil_service import data as _data_package
 from hil_service import datasets
+from hil_service.errors import ConfigError
 from hil_service.firmware_build import build_dir
 from hil_service.plan import Plan
 from hil_service.reference import Arch, Mlp, Strategy, TrainParams
@@ -63,7 +65,8 @@ def prepare_data(plan: Plan) -> PreparedData:
 def _code_hash() -> str:
     """The twin's and the data splitter's source: a change to either retrains."""
     h = hashlib.sha256(np.__version__.encode())
-    for path in sorted(Path(_mlp_module.__file__).parent.glob("*.py")) + [Path(datasets.__file__)]:
+    for path in (sorted(Path(_mlp_module.__file__).parent.glob("*.py")) + [Path(datasets.__file__)]
+                 + sorted(Path(_data_package.__file__).parent.glob("*.py"))):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -76,6 +79,33 @@ def recipe_key(plan: Plan, arch: Arch, data: PreparedData) -> str:
     h.update(np.ascontiguousarray(data.scenario.x_base).tobytes())
     h.update(np.ascontiguousarray(data.scenario.y_base).tobytes())
     return h.hexdigest()
+
+
+class BaseModelError(ConfigError):
+    """A pretrained base model that did not learn: the recipe does not suit the data."""
+
+
+def near_chance(accuracy: float, n_classes: int) -> bool:
+    """Within a quarter of the way from chance (1/classes) to perfect."""
+    chance = 1.0 / n_classes
+    return accuracy < chance + 0.25 * (1.0 - chance)
+
+
+def check_learned(plan: Plan, arch: Arch, model: Mlp, data: PreparedData) -> None:
+    """Refuse a trained base model near chance on the host: every device result built on
+    it would measure a broken recipe, not the device. Measured on the test split without
+    the domain shift, since a shift may legitimately cost half the accuracy."""
+    sc = data.scenario
+    if not len(sc.x_test_base_domain):
+        return
+    acc = model.accuracy(sc.x_test_base_domain, sc.y_test)
+    if near_chance(acc, data.n_classes):
+        b = plan.base_model
+        raise BaseModelError(
+            f"base model {arch} for {plan.dataset} reaches {acc:.3f} on the host test split, near "
+            f"chance ({1.0 / data.n_classes:.3f}) after {b.epochs} epochs at learning rate "
+            f"{b.learning_rate:g}: set base_model.learning_rate/epochs in the plan (or drop them "
+            "to use the data set's recipe, hil_service/data/recipes.py)")
 
 
 def prepare(plan: Plan, data: PreparedData, directory: Path | None = None) -> BaseModel:
@@ -103,4 +133,6 @@ def prepare(plan: Plan, data: PreparedData, directory: Path | None = None) -> Ba
         os.replace(tmp, path)
     sc = data.scenario
     acc = float(np.mean(model.predict(sc.x_test) == sc.y_test)) if len(sc.x_test) else float("nan")
+    if plan.base_model.epochs:
+        check_learned(plan, arch, model, data)
     return BaseModel(arch, blob, key, hashlib.sha256(blob).hexdigest(), cached, acc)

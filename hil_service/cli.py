@@ -7,6 +7,7 @@ or a device/run error (the message says which file, field or device).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -14,22 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from hil_service.backends import BackendError
-from hil_service.device import DeviceError
-from hil_service.duts import (
-    SelectionError,
-    availability,
-    check_device_names,
-    firmware_image,
-    select_devices,
-    start_target,
-)
-from hil_service.firmware_build import BuildError
-from hil_service.image import FirmwareImage
-from hil_service.inventory import DEFAULT_INVENTORY, DeviceEntry, load_inventory
-from hil_service.link import LinkError
-from hil_service.locks import DeviceBusy, DeviceLock
-from hil_service.plan import BackendKind, load_plan
+from hil_service.backends.capabilities import FlashResult
+from hil_service.bringup import BringUp, StaleImage
+from hil_service.errors import HilError
+from hil_service.inventory import DEFAULT_INVENTORY, load_inventory
+from hil_service.locks import DeviceLock
+from hil_service.plan import BackendKind, backend_kinds, load_plan
+from hil_service.selection import SelectionError, check_device_names, select_devices
 from hil_service.yaml_source import SourceError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -76,7 +68,8 @@ class ConsoleReporter:
 
 
 def _error(message: str) -> int:
-    print(f"hil: error: {message}", file=sys.stderr)
+    # one line, whatever the message held (a reason quoting a tool's output, a path with a newline)
+    print(f"hil: error: {' '.join(message.split())}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -93,14 +86,19 @@ def _new_out_dir(out: Path | None, plan_name: str) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hil_service.base_models import prepare_data
+    from hil_service.plan_limits import check_devices
     from hil_service.runner import check_plan_fits, run_plan
 
+    if args.superlink:
+        # the federated workflow joins this SuperLink instead of starting one (docs/federated.md)
+        os.environ["HIL_FLOWER_SUPERLINK"] = args.superlink
     plan = load_plan(args.plan)
     inventory = load_inventory(args.inventory)
     backend = BackendKind(args.backend) if args.backend else None
     check_device_names(plan, inventory)
     devices = select_devices(inventory, plan.devices, backend, args.dut)
-    check_plan_fits(plan, prepare_data(plan))
+    check_plan_fits(plan, prepare_data(plan), devices)
+    check_devices(args.plan, plan, devices)  # the model's arena on each device, before boot
     out = _new_out_dir(args.out, plan.name)
     reporter = ConsoleReporter()
     reporter.event("host", f"plan {plan.name}: {len(plan.strategies)} strategy run(s) on "
@@ -119,52 +117,61 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from hil_service.backends.registry import availability, load_failures
+
     inventory = load_inventory(args.inventory)
     rows = [("ID", "BACKEND", "BOARD", "AVAILABLE", "TAGS")]
+    states = {d.id: availability(d) for d in inventory}
     for d in inventory:
-        state = availability(d)
+        state = states[d.id]
         rows.append((d.id, d.backend, d.board, ("yes: " if state.ok else "no: ") + state.reason,
                      ",".join(d.tags)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    up = sum(availability(d).ok for d in inventory)
-    print(f"{len(inventory)} devices in {inventory.path}, {up} available")
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    up = sum(s.ok for s in states.values())
+    invalid = len(inventory.invalid())
+    print(f"{len(inventory)} devices in {inventory.path}, {up} available"
+          + (f", {invalid} invalid" if invalid else ""))
+    for reason in load_failures().values():
+        print(f"warning: {reason}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from hil_service.image import inspect_image
-    from hil_service.runner import lock_name
+    from hil_service.bringup import BringUp
 
     entry = load_inventory(args.inventory).get(args.dut)
-    image = args.image if args.image is not None else firmware_image(entry)
-    info = inspect_image(image)
-    with DeviceLock(lock_name(entry)):
-        return _flash_locked(entry, info, args.no_verify)
+    bring = BringUp(entry, args.image,
+                    events=lambda m: print(f"{entry.id}: {m}", file=sys.stderr))
+    with DeviceLock(bring.lock_key):
+        return _flash_locked(bring, args.no_verify)
 
 
-def _flash_locked(entry: DeviceEntry, info: FirmwareImage, no_verify: bool) -> int:
-    from hil_service.device import Device
+def _flash_locked(bring: BringUp, no_verify: bool) -> int:
+    """Flash (a board) or boot (an emulator), then HELLO and the build-id check, via BringUp."""
+    from hil_service.backends.capabilities import Flasher
 
-    if entry.backend == "board":
-        from hil_service.backends.board import BoardSpec, flash_image
-
-        assert entry.probe_uid is not None and entry.pyocd_target is not None
-        report = flash_image(BoardSpec(probe_uid=entry.probe_uid, target_type=entry.pyocd_target,
-                                       serial_port=entry.serial, baud=entry.baud, name=entry.id),
-                             info.path, verify=not no_verify)
-        print(f"{entry.id}: flashed {info.path.name} ({report.bytes_programmed} bytes, "
-              f"{'verified' if report.verified else 'not verified'}) in {report.seconds:.1f} s")
+    entry, info = bring.entry, bring.image
+    if no_verify and isinstance(bring.backend, Flasher):
+        # nothing is read back and the firmware is not asked who it is
+        report = bring.backend.flash(entry, info.path, verify=False)
+        print("\n".join(f"{entry.id}: {line}" for line in report.summary_lines()))
         return EXIT_OK
-    # an emulator has nothing to flash: boot the image and ask it who it is
-    with start_target(entry, info.path) as target, Device.open(target.serial_url) as dev:
-        hello = dev.hello()
-    same = info.build_id is None or hello.git_hash == info.build_id
-    print(f"{entry.id}: {info.path.name} boots on {entry.backend}: firmware {hello.fw_version} "
-          f"git {hello.git_hash} board {hello.board}"
-          + ("" if same else f"; image says {info.build_id}"))
-    return EXIT_OK if same else EXIT_ERROR
+    with bring:
+        try:
+            live = bring.up()
+        except StaleImage as exc:
+            return _error(str(exc))
+        except HilError as exc:
+            return _error(bring.diagnose(exc))
+        flashed = getattr(live.target, "report", None)
+        if isinstance(flashed, FlashResult):
+            print("\n".join(f"{entry.id}: {line}" for line in flashed.summary_lines()))
+        hello = live.hello
+        print(f"{entry.id}: {info.path.name} boots on {entry.backend}: firmware {hello.fw_version} "
+              f"git {hello.git_hash} board {hello.board}")
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -198,13 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a test plan")
     run.add_argument("plan", type=Path)
-    run.add_argument("--backend", choices=[k.value for k in BackendKind],
+    run.add_argument("--backend", choices=backend_kinds(),
                      help="device kind (default: the plan's, usually auto)")
     run.add_argument("--dut", help="run on this inventory device only")
     run.add_argument("--out", type=Path, help="run directory (default runs/<plan>-<time>)")
     run.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
     run.add_argument("--lock-timeout", type=float, default=0.0,
                      help="seconds to wait for a device another run holds (default 0)")
+    run.add_argument("--superlink", metavar="HOST:PORT",
+                     help="federated runs join this Flower SuperLink instead of starting one")
     run.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list the inventory and what is available")
@@ -236,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (SourceError, SelectionError) as exc:
         return _error(str(exc))
-    except (BackendError, BuildError, DeviceError, LinkError, DeviceBusy, FileNotFoundError,
-            ValueError, OSError, RuntimeError) as exc:
+    except (HilError, OSError) as exc:
+        # expected failures (and the disk's) in one line; anything else is a bug: traceback
         return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:
         return _error("interrupted; what was measured is in the run directory")

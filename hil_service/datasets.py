@@ -10,15 +10,17 @@ shift applied to stream and test to model the device's own sensor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from hil_service.errors import ConfigError
 
 F32 = np.float32
 
 
-class DatasetError(ValueError):
+class DatasetError(ConfigError):
     """Unknown data set or shift, or a split that cannot be made."""
 
 
@@ -29,6 +31,10 @@ class Dataset:
     y: np.ndarray  # (n,) int64
     n_classes: int
     image_shape: tuple[int, int]
+    # per-sample group ids ("domain", "subject") where the data has them (hil_service/data)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    # fitted on the base split only by scenario(); None: features are used as given
+    fit_normaliser: Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]] | None = None
 
     @property
     def n_features(self) -> int:
@@ -55,7 +61,20 @@ def _digits28() -> Dataset:
 LOADERS: dict[str, Callable[[], Dataset]] = {"digits": _digits, "digits28": _digits28}
 
 
+def _register_sensor_sets() -> None:
+    from hil_service.data import sensor
+
+    LOADERS.update(sensor.LOADERS)
+
+
+_register_sensor_sets()
+
+
 def load(name: str) -> Dataset:
+    from hil_service.data import user
+
+    if name.startswith(user.PREFIX):
+        return user.load_file(name.removeprefix(user.PREFIX))
     try:
         loader = LOADERS[name]
     except KeyError:
@@ -110,7 +129,8 @@ def scenario(ds: Dataset, base: float, stream: float, test: float, seed: int = 0
              shift: str = "none") -> Scenario:
     """Disjoint stratified fractions of ds; the shift applies to stream and test."""
     if min(base, stream, test) < 0 or base + stream + test > 1.0 + 1e-9 or test <= 0:
-        raise DatasetError(f"fractions base={base} stream={stream} test={test} must be >= 0, test > 0, sum <= 1")
+        raise DatasetError(f"fractions base={base} stream={stream} test={test} must be >= 0, "
+                           "test > 0, sum <= 1")
     rng = np.random.default_rng(seed)
     parts: list[list[int]] = [[], [], []]
     for c in range(ds.n_classes):
@@ -125,6 +145,7 @@ def scenario(ds: Dataset, base: float, stream: float, test: float, seed: int = 0
         parts[1] += idx[n_test : n_test + n_stream].tolist()
         parts[0] += idx[n_test + n_stream : n_test + n_stream + n_base].tolist()
     base_i, stream_i, test_i = (rng.permutation(np.array(p, dtype=np.int64)) for p in parts)
-    shifted = apply_shift(shift, ds.x, ds.image_shape)
-    return Scenario(ds.x[base_i], ds.y[base_i], shifted[stream_i], ds.y[stream_i],
-                    shifted[test_i], ds.y[test_i], ds.x[test_i])
+    x = ds.x if ds.fit_normaliser is None else ds.fit_normaliser(ds.x[base_i])(ds.x)
+    shifted = apply_shift(shift, x, ds.image_shape)
+    return Scenario(x[base_i], ds.y[base_i], shifted[stream_i], ds.y[stream_i],
+                    shifted[test_i], ds.y[test_i], x[test_i])

@@ -1,8 +1,12 @@
 """Thresholds a plan puts on a run's metrics, and the catalogue of those metrics.
 
 A plan writes `accuracy: ">= 0.90"`; this module parses that into a
-`Threshold`, knows which metric names exist (so a typo fails when the plan is
-loaded, not after an hour on the bench) and checks a measured value.
+`Threshold`, keeps the catalogue of metric names (so a typo fails when the plan
+is loaded, not after an hour on the bench) and checks a measured value.
+
+The catalogue is filled by the workflows (hil_service.workflows): each
+registers the metrics it measures when the registry loads it; `catalogue()`
+loads the registry first.
 """
 
 from __future__ import annotations
@@ -13,50 +17,64 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["METRICS", "MetricInfo", "Threshold", "ThresholdError", "Verdict", "check"]
+__all__ = ["AMOUNT", "METRICS", "RATIO", "RATIO_CHANGE", "MetricInfo", "Threshold", "ThresholdError",
+           "UnitKind", "Verdict", "catalogue", "check", "register_metrics"]
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    """What a threshold on a metric may say: k/Ki/M/Mi suffixes, and the values it can reach."""
+
+    scalable: bool = True
+    low: float = -math.inf
+    high: float = math.inf
+
+
+AMOUNT = UnitKind()  # counts, bytes, times: any value, suffixes welcome
+RATIO = UnitKind(scalable=False, low=0.0, high=1.0)  # a share: ">= 0.9Ki" can never hold
+RATIO_CHANGE = UnitKind(scalable=False, low=-1.0, high=1.0)  # a difference of two shares
 
 
 @dataclass(frozen=True)
 class MetricInfo:
     unit: str
     meaning: str
+    #: in a group run, measured on each device (judged once per device), not once for the group
+    per_device: bool = False
+    #: None: RATIO for unit "ratio", else AMOUNT
+    kind: UnitKind | None = None
+
+    @property
+    def unit_kind(self) -> UnitKind:
+        return self.kind or (RATIO if self.unit == "ratio" else AMOUNT)
 
 
-#: Every metric a run records, with its unit and meaning (README lists the same).
-METRICS: Mapping[str, MetricInfo] = {
-    "accuracy": MetricInfo("ratio", "share of the test split the device classifies right after streaming"),
-    "accuracy_before": MetricInfo("ratio", "the same, with the base weights before streaming"),
-    "accuracy_gain": MetricInfo("ratio", "accuracy minus accuracy_before"),
-    "loss": MetricInfo("nats", "mean cross-entropy on the test split after streaming"),
-    "loss_before": MetricInfo("nats", "mean cross-entropy on the test split before streaming"),
-    "train_step_us_p50": MetricInfo(
-        "µs", "median time of one trained step by the device's clock (virtual time under QEMU)"),
-    "train_step_us_p95": MetricInfo("µs", "95th percentile of one trained step, device clock"),
-    "train_step_us_max": MetricInfo("µs", "slowest trained step, device clock"),
-    "train_step_cycles_p95": MetricInfo("cycles", "95th percentile step in device counter ticks"),
-    "train_step_instructions_p95": MetricInfo(
-        "instructions", "95th percentile step in guest instructions (QEMU -icount only)"),
-    "stream_instructions_per_sample": MetricInfo(
-        "instructions", "guest instructions per streamed sample, whole firmware path (Renode only)"),
-    "backward_macs_ratio": MetricInfo(
-        "ratio", "backward MACs spent over what full backpropagation would spend"),
-    "samples_streamed": MetricInfo("samples", "samples sent to the device for training"),
-    "samples_trained": MetricInfo("samples", "samples the device trained on"),
-    "samples_skipped": MetricInfo("samples", "samples the skip gate passed over"),
-    "samples_not_selected": MetricInfo("samples", "samples data point selection left out"),
-    "labels_used": MetricInfo(
-        "labels", "labels the oracle had to give: every streamed sample, or only those data "
-        "point selection kept, or the active-learning queries"),
-    "ram_bytes": MetricInfo("bytes", "static RAM of the image: writable allocated ELF sections"),
-    "flash_bytes": MetricInfo("bytes", "flash of the image: allocated ELF sections with contents"),
-    "arena_bytes": MetricInfo("bytes", "arena the configured model needs for training"),
-    "arena_peak_bytes": MetricInfo("bytes", "arena high-water mark the core reports"),
-    "stack_high_water_bytes": MetricInfo("bytes", "deepest stack use seen by stack painting"),
-    "stream_seconds": MetricInfo("s", "host wall time to stream the training samples"),
-    "samples_per_second": MetricInfo("1/s", "training samples streamed per host second"),
-    "link_lost_replies": MetricInfo("frames", "TRAIN replies lost on the link (samples still trained)"),
-    "frames_bad": MetricInfo("frames", "frames the device dropped for a bad CRC or length"),
-}
+#: Every metric a workflow records, with its unit and meaning (README lists them).
+METRICS: dict[str, MetricInfo] = {}
+_OWNERS: dict[str, str] = {}
+
+
+class MetricClash(ValueError):
+    """Two workflows register one metric name with different meanings."""
+
+
+def register_metrics(owner: str, metrics: Mapping[str, MetricInfo]) -> None:
+    """Add a workflow's metrics; sharing a name is fine if unit and meaning agree."""
+    for name, info in metrics.items():
+        known = METRICS.get(name)
+        if known is not None and known != info:
+            raise MetricClash(f"workflow {owner} registers metric {name!r} as {info}, but "
+                              f"{_OWNERS[name]} registered it as {known}")
+        METRICS[name] = info
+        _OWNERS.setdefault(name, owner)
+
+
+def catalogue() -> Mapping[str, MetricInfo]:
+    """Every metric of every registered workflow (loads the workflow registry)."""
+    from hil_service.workflows.registry import registered
+
+    registered()
+    return METRICS
 
 
 class ThresholdError(ValueError):
@@ -81,8 +99,9 @@ class Threshold:
     text: str
 
     @classmethod
-    def parse(cls, text: object) -> Threshold:
-        """`">= 0.90"`, `"<= 48Ki"` (Ki, Mi: powers of 1024; k, M: of 1000)."""
+    def parse(cls, text: object, info: MetricInfo | None = None) -> Threshold:
+        """`">= 0.90"`, `"<= 48Ki"` (Ki, Mi: powers of 1024; k, M: of 1000); with the
+        metric's info, a suffix or value its unit cannot take is refused too."""
         if isinstance(text, bool) or not isinstance(text, (str, int, float)):
             raise ThresholdError(f"threshold {text!r} must be a string like \">= 0.90\"")
         m = _PATTERN.match(str(text))
@@ -91,7 +110,16 @@ class Threshold:
                 f"threshold {str(text)!r} does not parse: write an operator "
                 f"(>=, <=, >, <, ==, !=) and a number, e.g. \">= 0.90\" or \"<= 48Ki\"")
         op, number, suffix = m.groups()
-        return cls(op, float(number) * _SUFFIX[(suffix or "").lower()], str(text).strip())
+        value = float(number) * _SUFFIX[(suffix or "").lower()]
+        if info is not None:
+            kind = info.unit_kind
+            if suffix and not kind.scalable:
+                raise ThresholdError(f"threshold {str(text)!r}: a {info.unit} takes no "
+                                     f"k/Ki/M/Mi suffix")
+            if not kind.low <= value <= kind.high:
+                raise ThresholdError(f"threshold {str(text)!r}: a {info.unit} lies in "
+                                     f"{kind.low:g}..{kind.high:g}, {value:g} is outside")
+        return cls(op, value, str(text).strip())
 
     def holds(self, actual: float) -> bool:
         return not math.isnan(actual) and _OPS[self.op](actual, self.value)
@@ -107,18 +135,31 @@ class Verdict:
     actual: float | None
     passed: bool
     reason: str
+    #: the group member a per-device metric was judged on; None for a run's own metrics
+    device: str | None = None
+
+    @property
+    def label(self) -> str:
+        """`metric`, or `metric[device]` for one member of a group run."""
+        return self.metric if self.device is None else f"{self.metric}[{self.device}]"
 
     def to_json(self) -> dict[str, object]:
-        return {"metric": self.metric, "expected": self.expected, "actual": self.actual,
-                "passed": self.passed, "reason": self.reason}
+        out: dict[str, object] = {"metric": self.metric, "expected": self.expected,
+                                  "actual": self.actual, "passed": self.passed, "reason": self.reason}
+        if self.device is not None:
+            out["device"] = self.device
+        return out
 
 
-def check(metric: str, threshold: Threshold, metrics: Mapping[str, float | None]) -> Verdict:
-    """Judge one expectation against what a run measured."""
+def check(metric: str, threshold: Threshold, metrics: Mapping[str, float | None],
+          device: str | None = None) -> Verdict:
+    """Judge one expectation against what a run (or one member of a group) measured."""
     actual = metrics.get(metric)
+    where = "on this device" if device is None else f"on {device}"
     if actual is None:
-        return Verdict(metric, threshold.text, None, False,
-                       f"{metric} was not measured on this device")
+        return Verdict(metric, threshold.text, None, False, f"{metric} was not measured {where}",
+                       device)
     ok = threshold.holds(float(actual))
-    reason = f"{metric} = {actual:.6g} {'meets' if ok else 'misses'} {threshold}"
-    return Verdict(metric, threshold.text, float(actual), ok, reason)
+    reason = (f"{metric} = {actual:.6g} {'meets' if ok else 'misses'} {threshold}"
+              + ("" if device is None else f" on {device}"))
+    return Verdict(metric, threshold.text, float(actual), ok, reason, device)

@@ -6,10 +6,12 @@ import os
 import subprocess
 from pathlib import Path
 
+from hil_service.errors import TargetError
+
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware_zephyr"
 
 
-class BuildError(RuntimeError):
+class BuildError(TargetError):
     """A firmware build failed; the message carries make's output tail."""
 
 

@@ -21,13 +21,17 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from hil_service.errors import TargetError
+
 __all__ = ["FirmwareImage", "ImageError", "inspect_image"]
 
 BUILD_ID_SYMBOL = "odl_fw_git_hash"
 VERSION_SYMBOL = "odl_fw_version"
+#: the static arena the firmware lays models out in (firmware_zephyr/app/odl_app.c)
+ARENA_SYMBOL, ARENA_FILE = "arena", "odl_app.c"
 
 
-class ImageError(ValueError):
+class ImageError(TargetError, ValueError):
     """A firmware image that is missing or not an ELF we can read."""
 
 
@@ -40,11 +44,13 @@ class FirmwareImage:
     machine: str  # ELF e_machine, e.g. EM_ARM
     flash_bytes: int
     ram_bytes: int
+    arena_bytes: int | None = None  # size of ARENA_SYMBOL; None if the image has no such symbol
 
     def to_json(self) -> dict[str, object]:
         return {"path": str(self.path), "sha256": self.sha256, "build_id": self.build_id,
                 "fw_version": self.fw_version, "machine": self.machine,
-                "flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes}
+                "flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes,
+                "arena_bytes": self.arena_bytes}
 
 
 def _symbol_string(elf: ELFFile, name: str) -> str | None:
@@ -60,6 +66,22 @@ def _symbol_string(elf: ELFFile, name: str) -> str | None:
             offset = sym["st_value"] - host["sh_addr"]
             data = host.data()[offset : offset + max(sym["st_size"], 1)]
             return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+    return None
+
+
+def _local_object_size(elf: ELFFile, name: str, source: str) -> int | None:
+    """Size of a data object defined in source file `source` (static symbols are
+    local: the FILE symbol before them names their file)."""
+    for section in elf.iter_sections():
+        if not isinstance(section, SymbolTableSection):
+            continue
+        current = None
+        for sym in section.iter_symbols():
+            kind = sym["st_info"]["type"]
+            if kind == "STT_FILE":
+                current = sym.name
+            elif kind == "STT_OBJECT" and sym.name == name and current == source:
+                return int(sym["st_size"])
     return None
 
 
@@ -86,6 +108,7 @@ def inspect_image(path: Path | str) -> FirmwareImage:
             return FirmwareImage(path.resolve(), hashlib.sha256(raw).hexdigest(),
                                  _symbol_string(elf, BUILD_ID_SYMBOL),
                                  _symbol_string(elf, VERSION_SYMBOL),
-                                 elf["e_machine"], flash, ram)
+                                 elf["e_machine"], flash, ram,
+                                 _local_object_size(elf, ARENA_SYMBOL, ARENA_FILE))
     except ELFError as exc:
         raise ImageError(f"firmware image {path} is not an ELF file: {exc}") from None

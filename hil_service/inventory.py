@@ -3,6 +3,11 @@
 Read from `fixtures/lab.yaml` (our format) and from Zephyr Twister hardware
 maps (`--hardware-map` YAML), so an existing Zephyr lab needs no rewrite.
 Only facts live here; bringing a device to life is the backends' job.
+
+Each entry is validated against the fields of the backend it names (the
+backend's `entry_model`, hil_service.backends.registry). An entry that does
+not validate does not stop the lab: it is kept as an `InvalidEntry` with its
+`file:line: field: problem`, shown by `hil list` and named when selected.
 """
 
 from __future__ import annotations
@@ -10,20 +15,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hil_service.backends.entry import DeviceEntry, InvalidEntry
+from hil_service.backends.registry import UnknownBackend, backend_of_kind
 from hil_service.yaml_source import SourceError, YamlDocument, load_yaml
 
-__all__ = ["DEFAULT_INVENTORY", "DeviceEntry", "Inventory", "InventoryError", "load_inventory"]
+__all__ = ["DEFAULT_INVENTORY", "DeviceEntry", "Inventory", "InvalidEntry", "InventoryError",
+           "load_inventory"]
 
 InventoryError = SourceError
 
 DEFAULT_INVENTORY = Path(__file__).resolve().parent.parent / "fixtures" / "lab.yaml"
-
-#: QEMU machines the bare-metal mps2 port builds for (firmware_zephyr/mk/mps2.mk).
-QEMU_MACHINES = ("mps2-an385", "mps2-an386", "mps2-an500")
 
 #: pyOCD target types of the Zephyr boards we have configurations for; Twister
 #: maps do not carry one, so a platform missing here needs runner_params --target.
@@ -36,54 +41,16 @@ PYOCD_TARGETS = {
     "nucleo_f429zi": "stm32f429zi",
 }
 
-Backend = Literal["board", "qemu", "renode", "native"]
-
-
-class DeviceEntry(BaseModel):
-    """One DUT. `image` is a firmware ELF; emulated mps2 and native ones are built here."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:/-]+$")]
-    backend: Backend
-    board: str
-    pyocd_target: str | None = None
-    probe_uid: str | None = None
-    serial: str | None = None
-    baud: Annotated[int, Field(gt=0)] = 115200
-    ram_bytes: Annotated[int, Field(gt=0)] | None = None
-    flash_bytes: Annotated[int, Field(gt=0)] | None = None
-    tags: tuple[str, ...] = ()
-    machine: str | None = None
-    image: str | None = None
-    connected: bool = True
-    product: str | None = None
-    source: str = ""  # file:line the entry came from, for messages
-
-    @model_validator(mode="after")
-    def _complete(self) -> DeviceEntry:
-        if self.backend == "board":
-            missing = [f for f in ("pyocd_target", "probe_uid") if getattr(self, f) is None]
-            if missing:
-                raise ValueError(f"a board needs {' and '.join(missing)}")
-        if self.backend == "qemu" and self.machine not in QEMU_MACHINES:
-            raise ValueError(f"qemu machine {self.machine!r} is not one of {', '.join(QEMU_MACHINES)}")
-        if self.backend == "renode":
-            from hil_service.backends.renode import RENODE_MACHINES
-
-            key = self.machine or self.board
-            if key not in RENODE_MACHINES:
-                raise ValueError(f"no Renode machine {key!r}; known: {', '.join(RENODE_MACHINES)}")
-        return self
-
-    def image_path(self) -> Path | None:
-        return Path(self.image) if self.image else None
+#: Twister runners this service flashes with. Boards are flashed with pyOCD's
+#: Python API only; a map entry naming another runner (nrfjprog, jlink,
+#: openocd, ...) says its owner flashes it another way, which we cannot honour.
+TWISTER_RUNNERS = ("pyocd",)
 
 
 class _LabFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    devices: list[dict[str, Any]] = Field(default_factory=list)
+    devices: list[Any] = Field(default_factory=list)
     hardware_maps: list[str] = Field(default_factory=list)
 
 
@@ -108,6 +75,11 @@ _TARGET_PARAM = re.compile(r"^--(?:target|target-override)[= ](\S+)$")
 
 
 def _from_twister(t: _TwisterEntry, source: str) -> dict[str, Any]:
+    """Our board entry for a Twister map entry; ValueError (runner, target) if there is none."""
+    if t.runner is not None and t.runner not in TWISTER_RUNNERS:
+        raise ValueError(f"runner {t.runner!r} is not supported: boards are flashed with pyOCD "
+                         f"here; set runner: pyocd if pyOCD drives this probe"
+                         + (f" ({t.product})" if t.product else ""))
     target = PYOCD_TARGETS.get(t.platform)
     for param in t.runner_params:
         m = _TARGET_PARAM.match(param.strip())
@@ -145,41 +117,92 @@ class Inventory:
         raise InventoryError(self.path, None, "",
                              f"no device {device_id!r} in the inventory (known: {known})")
 
+    def invalid(self) -> list[InvalidEntry]:
+        return [d for d in self.devices if isinstance(d, InvalidEntry)]
+
+
+def _invalid(raw: Any, source: str, problem: str, fallback_id: str) -> InvalidEntry:
+    fields = raw if isinstance(raw, dict) else {}
+    device_id = fields.get("id")
+    return InvalidEntry.model_construct(
+        id=str(device_id) if isinstance(device_id, str | int) and str(device_id) else fallback_id,
+        backend=str(fields.get("backend", "?")), board=str(fields.get("board", "?")),
+        source=source, problem=problem)
+
+
+def _validate(doc: YamlDocument, loc: tuple[str | int, ...], raw: dict[str, Any]) -> DeviceEntry:
+    """raw as its backend's entry model; InvalidEntry naming file, line and field otherwise."""
+    source = raw.get("source") or f"{doc.path}:{doc.line(loc)}"
+    fallback = f"{doc.path.name}:{doc.line(loc)}"
+    kind = raw.get("backend")
+    if not isinstance(kind, str):
+        return _invalid(raw, source, str(doc.error((*loc, "backend"), "required field is missing"
+                                                   if kind is None else "must be a string")),
+                        fallback)
+    try:
+        model = backend_of_kind(kind).entry_model
+    except UnknownBackend as exc:
+        return _invalid(raw, source, str(doc.error((*loc, "backend"), str(exc))), fallback)
+    try:
+        return model.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        return _invalid(raw, source, str(doc.validation_error(exc, prefix=loc)), fallback)
+
 
 def _entry(doc: YamlDocument, loc: tuple[str | int, ...], raw: Any) -> DeviceEntry:
     if not isinstance(raw, dict):
-        raise doc.error(loc, "a device is a mapping with id, backend and board")
+        return _invalid(raw, f"{doc.path}:{doc.line(loc)}",
+                        str(doc.error(loc, "a device is a mapping with id, backend and board")),
+                        f"{doc.path.name}:{doc.line(loc)}")
     raw = dict(raw)
     if raw.get("image"):
         # images are named relative to the file that names them
         raw["image"] = str((doc.path.parent / str(raw["image"])).resolve())
-    raw.setdefault("source", f"{doc.path}:{doc.line(loc)}")
-    try:
-        return DeviceEntry.model_validate(raw)
-    except ValidationError as exc:
-        raise doc.validation_error(exc, prefix=loc) from None
+    return _validate(doc, loc, raw)
 
 
 def _twister_map(doc: YamlDocument) -> list[DeviceEntry]:
     if not isinstance(doc.data, list):
         raise doc.error((), "a Twister hardware map is a list of devices")
-    out = []
+    out: list[DeviceEntry] = []
     for i, raw in enumerate(doc.data):
+        source = f"{doc.path}:{doc.line((i,))}"
+        fallback = f"{doc.path.name}:{doc.line((i,))}"
         if isinstance(raw, dict) and isinstance(raw.get("id"), int):
             # YAML reads 000260117001 as a number (octal, even): the probe id is lost
-            raise doc.error((i, "id"), f"probe id {raw['id']} is a number in YAML; quote it "
-                                       f"(id: \"...\") so leading zeros survive")
+            problem = doc.error((i, "id"), f"probe id {raw['id']} is a number in YAML; quote it "
+                                           f"(id: \"...\") so leading zeros survive")
+            out.append(_invalid(raw, source, str(problem), fallback))
+            continue
         try:
             t = _TwisterEntry.model_validate(raw)
-            fields = _from_twister(t, f"{doc.path}:{doc.line((i,))}")
         except ValidationError as exc:
-            raise doc.validation_error(exc, prefix=(i,)) from None
-        except ValueError as exc:
-            raise doc.error((i, "platform"), str(exc)) from None
+            out.append(_invalid(raw, source, str(doc.validation_error(exc, prefix=(i,))), fallback))
+            continue
         try:
-            out.append(DeviceEntry.model_validate(fields))
-        except ValidationError as exc:
-            raise doc.validation_error(exc, prefix=(i,)) from None
+            fields = _from_twister(t, source)
+        except ValueError as exc:
+            field = "runner" if str(exc).startswith("runner") else "platform"
+            out.append(_invalid({"id": t.id, "backend": "board", "board": t.platform}, source,
+                                str(doc.error((i, field), str(exc))), fallback))
+            continue
+        out.append(_validate(doc, (i,), fields))
+    return out
+
+
+def _mark_duplicates(devices: list[DeviceEntry]) -> list[DeviceEntry]:
+    """Every entry whose id another one also has becomes invalid: which one is meant is unknown."""
+    sources: dict[str, list[str]] = {}
+    for d in devices:
+        sources.setdefault(d.id, []).append(d.source)
+    out: list[DeviceEntry] = []
+    for d in devices:
+        where = sources[d.id]
+        if len(where) > 1 and not isinstance(d, InvalidEntry):
+            d = InvalidEntry.model_construct(
+                id=d.id, backend=d.backend, board=d.board, source=d.source, tags=d.tags,
+                problem=f"device id {d.id!r} appears {len(where)} times ({', '.join(where)})")
+        out.append(d)
     return out
 
 
@@ -187,7 +210,7 @@ def load_inventory(path: Path | str = DEFAULT_INVENTORY) -> Inventory:
     """Our lab.yaml (with any hardware_maps it names) or a bare Twister hardware map."""
     doc = load_yaml(path)
     if isinstance(doc.data, list):
-        return Inventory(_twister_map(doc), doc.path)
+        return Inventory(_mark_duplicates(_twister_map(doc)), doc.path)
     if not isinstance(doc.data, dict):
         raise doc.error((), "an inventory is a mapping with 'devices' (or a Twister hardware map)")
     try:
@@ -200,10 +223,4 @@ def load_inventory(path: Path | str = DEFAULT_INVENTORY) -> Inventory:
         if not map_path.is_file():
             raise doc.error(("hardware_maps", i), f"hardware map {map_path} not found")
         devices += _twister_map(load_yaml(map_path))
-    seen: dict[str, str] = {}
-    for d in devices:
-        if d.id in seen:
-            raise SourceError(doc.path, None, "devices",
-                              f"device id {d.id!r} appears twice ({seen[d.id]} and {d.source})")
-        seen[d.id] = d.source
-    return Inventory(devices, doc.path)
+    return Inventory(_mark_duplicates(devices), doc.path)

@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from hil_service.errors import TargetError
+
 __all__ = ["DeviceBusy", "DeviceLock", "lock_dir"]
 
 
-class DeviceBusy(RuntimeError):
+class DeviceBusy(TargetError):
     """Another run holds the device; the message names it and the holder."""
 
 

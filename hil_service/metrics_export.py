@@ -17,7 +17,9 @@ each device. Labels are few and bounded: `plan`, `board`, `strategy` (plus
 inventory device id, not the board type: two boards of one type are two
 devices and must not collide; the board type and firmware identity are on
 `hil_firmware_info`, to be joined when wanted (the "info metric" pattern,
-which keeps version strings off every other series).
+which keeps version strings off every other series). A group run (one run on
+several devices) gives its group figures under `board="a+b"` and each
+member's own figures under its device id; `hil_group_member` joins the two.
 
 Naming follows https://prometheus.io/docs/practices/naming/: base units
 (seconds, bytes; accuracy as a ratio 0..1) named in the suffix, `_total` only
@@ -221,7 +223,7 @@ class RunsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             files, unreadable = self._load()
-        except Exception:  # noqa: BLE001 - a scrape must answer, whatever the disk says
+        except Exception:  # a scrape must answer, whatever the disk says (logged)
             log.exception("reading runs under %s failed", self.runs_dir)
             files, unreadable = [], 0
         yield from self._families(files, unreadable)
@@ -230,6 +232,7 @@ class RunsCollector(Collector):
         latest: dict[tuple[str, str, str], tuple[tuple[float, str, int], dict[str, Any]]] = {}
         firmware: dict[str, tuple[tuple[float, str], tuple[str, str]]] = {}
         plan_runs: dict[tuple[str, str], int] = {}
+        members: dict[tuple[str, str, str, str], int] = {}
         for f in files:
             plan_runs[(f.plan, f.status)] = plan_runs.get((f.plan, f.status), 0) + 1
             file_started = f.started if f.started is not None else -math.inf
@@ -241,9 +244,11 @@ class RunsCollector(Collector):
                 # ties (or runs without a time) fall back to file path and position,
                 # so the winner does not depend on directory listing order
                 order = (started if started is not None else file_started, str(f.path), i)
-                key = (f.plan, device, strategy)
-                if key not in latest or order > latest[key][0]:
-                    latest[key] = (order, run)
+                for key, entry in _entries(f.plan, device, strategy, run):
+                    if key not in latest or order > latest[key][0]:
+                        latest[key] = (order, entry)
+                    if key[1] != device:
+                        members[(f.plan, strategy, device, key[1])] = 1
             for device, info in f.devices.items():
                 info = _d(info)
                 hello, image = _d(info.get("hello")), _d(info.get("image"))
@@ -326,8 +331,34 @@ class RunsCollector(Collector):
             started = _timestamp(run.get("started"))
             if started is not None:
                 started_g.add_metric(labels, started)
+        group = GaugeMetricFamily(
+            "hil_group_member", "A group run (board is its label a+b) and each device in it; always 1. "
+            "The group's own figures carry the label, each member's figures its device id.",
+            labels=["plan", "strategy", "group", "device"])
+        for (plan, strategy, label, member), one in sorted(members.items()):
+            group.add_metric([plan, strategy, label, member], one)
         yield from families.values()
-        yield from (step, expect, status_g, finished_g, started_g)
+        yield from (step, expect, status_g, finished_g, started_g, group)
+
+
+def _entries(plan: str, device: str, strategy: str,
+             run: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str], dict[str, Any]]]:
+    """A run's series keys: itself, and for a group run each member with its own figures.
+
+    A group run's verdicts on a member (`device` set) go to that member's series;
+    the group keeps the verdicts on its own metrics.
+    """
+    results = _d(run.get("device_results"))
+    verdicts = [_d(v) for v in run.get("expectations") or []]
+    if not results:
+        yield (plan, device, strategy), run
+        return
+    yield (plan, device, strategy), {**run, "expectations": [v for v in verdicts if not v.get("device")]}
+    for member, result in results.items():
+        if isinstance(member, str):
+            yield (plan, member, strategy), {
+                **run, "metrics": _d(_d(result).get("metrics")),
+                "expectations": [v for v in verdicts if v.get("device") == member]}
 
 
 def make_registry(runs_dir: Path) -> CollectorRegistry:

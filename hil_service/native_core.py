@@ -10,10 +10,12 @@ from __future__ import annotations
 import ctypes as C
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hil_service.reference.mlp import Arch, StepOutcome, TrainParams
+from hil_service.wire_gen import PARAMS, TrainParamsStruct
 
 MAX_LAYERS = 4
 
@@ -32,18 +34,8 @@ class _Arch(C.Structure):
     _fields_ = [("n_layers", C.c_uint8), ("sizes", C.c_uint16 * (MAX_LAYERS + 1))]
 
 
-class _TrainParams(C.Structure):
-    _fields_ = [
-        ("strategy", C.c_uint32),
-        ("learning_rate", C.c_float),
-        ("momentum", C.c_float),
-        ("tp_s_min", C.c_float),
-        ("tp_s_max", C.c_float),
-        ("tp_zeta", C.c_float),
-        ("gate_threshold", C.c_float),
-        ("select_score", C.c_uint32),
-        ("select_threshold", C.c_float),
-    ]
+# odl_train_params_t is generated from the wire table (firmware_zephyr/protocol/wire.toml)
+_TrainParams = TrainParamsStruct
 
 
 class _StepResult(C.Structure):
@@ -83,6 +75,16 @@ class _Stats(C.Structure):
         ("k_min", C.c_uint16 * MAX_LAYERS),
         ("k_max", C.c_uint16 * MAX_LAYERS),
     ]
+
+
+class _ReplayFormat(C.Structure):
+    _fields_ = [("total", C.c_uint16), ("n_features", C.c_uint16), ("encoding", C.c_uint8),
+                ("ratio", C.c_uint8), ("zero_point", C.c_int16), ("scale", C.c_float)]
+
+
+class _Replay(C.Structure):
+    _fields_ = [("mem", C.c_void_p), ("capacity", C.c_size_t), ("fmt", _ReplayFormat),
+                ("received", C.c_uint16), ("count", C.c_uint16), ("cursor", C.c_uint16)]
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,12 @@ class NativeCore:
             "odl_rng_seed": (C.c_uint32, [C.c_uint32]),
             "odl_rng_next": (C.c_uint32, [C.POINTER(C.c_uint32)]),
             "odl_uncertainty": (C.c_int, [_FP, C.c_size_t, C.c_uint32, _FP]),
+            "odl_model_grow": (C.c_int, [C.c_void_p, C.POINTER(_Arch), C.c_uint32]),
+            "odl_model_grow_check": (C.c_int, [C.c_void_p, C.POINTER(_Arch)]),
+            "odl_replay_init": (C.c_int, [C.POINTER(_Replay), C.c_void_p, C.c_size_t]),
+            "odl_replay_load": (C.c_int, [C.POINTER(_Replay), C.c_void_p, C.POINTER(_ReplayFormat),
+                                          C.c_uint16, C.c_char_p, C.c_uint16, C.POINTER(C.c_uint16)]),
+            "odl_replay_steps": (C.c_int, [C.POINTER(_Replay), C.c_void_p, _FP, C.POINTER(C.c_uint32)]),
         }
         for name, (restype, argtypes) in sig.items():
             fn = getattr(lib, name)
@@ -153,7 +161,8 @@ class NativeCore:
         return out.value
 
     def crc32(self, data: bytes, crc: int = 0) -> int:
-        return self.lib.odl_crc32(data, len(data), crc)
+        value: int = self.lib.odl_crc32(data, len(data), crc)
+        return value
 
     def rng_stream(self, seed: int, n: int) -> list[int]:
         state = C.c_uint32(self.lib.odl_rng_seed(seed))
@@ -174,12 +183,13 @@ def _arch(arch: Arch) -> _Arch:
     return a
 
 
-def _params_ptr(params: TrainParams | None):
+def _params_ptr(params: TrainParams | None) -> object:
     if params is None:
         return None
-    p = _TrainParams(int(params.strategy), params.learning_rate, params.momentum, params.s_min,
-                     params.s_max, params.zeta, params.gate_threshold, int(params.select_score),
-                     params.select_threshold)
+    # the twin's attributes carry the table's names; the struct its C member names
+    values = {name: getattr(params, name) for name in PARAMS}
+    p = _TrainParams(**{spec.c_field: int(values[name]) if spec.enum else float(values[name])
+                        for name, spec in PARAMS.items()})
     return C.byref(p)
 
 
@@ -257,7 +267,7 @@ class NativeModel:
             out.append(np.array(rows[: k.value], dtype=np.int64) if k.value else np.zeros(0, np.int64))
         return tuple(out)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         s = _Stats()
         self.core.check("odl_model_get_stats", self.core.lib.odl_model_get_stats(self._model, C.byref(s)))
         n = self.arch.n_layers
@@ -283,3 +293,53 @@ class NativeModel:
 
     def load_blob(self, blob: bytes) -> None:
         self.core.check("odl_blob_read", self.core.lib.odl_blob_read(self._model, blob, len(blob)))
+
+    # -- continual learning (odl_grow.h, odl_replay.h) ------------------------
+    def grow(self, to: Arch, seed: int) -> None:
+        """odl_model_grow(); the arena must have been sized for `to` or larger."""
+        self.core.check("odl_model_grow", self.core.lib.odl_model_grow(self._model, C.byref(_arch(to)), seed))
+        self.arch = to
+
+    def grow_status(self, to: Arch) -> int:
+        """odl_model_grow_check()'s status (0 when the growth would be accepted)."""
+        return int(self.core.lib.odl_model_grow_check(self._model, C.byref(_arch(to))))
+
+    def train_with_replay(self, xs: np.ndarray, ys: np.ndarray, replay: NativeReplay) -> None:
+        """The firmware's TRAIN loop: each sample's step, then odl_replay_steps()."""
+        lib, model = self.core.lib, self._model
+        xs = np.ascontiguousarray(xs, np.float32)
+        scratch = np.zeros(xs.shape[1], np.float32)
+        for i in range(len(xs)):
+            self.core.check("odl_train_step", lib.odl_train_step(model, xs[i].ctypes.data_as(_FP),
+                                                                 xs.shape[1], int(ys[i]), None))
+            self.core.check("odl_replay_steps", lib.odl_replay_steps(C.byref(replay.state), model,
+                                                                     scratch.ctypes.data_as(_FP), None))
+
+
+class NativeReplay:
+    """An odl_replay_t over its own capacity bytes."""
+
+    def __init__(self, core: NativeCore, capacity: int) -> None:
+        self.core = core
+        self.state = _Replay()
+        self._mem = (C.c_uint8 * max(capacity, 1))()
+        core.check("odl_replay_init", core.lib.odl_replay_init(C.byref(self.state), self._mem, capacity))
+
+    def load(self, model: NativeModel, records: bytes, count: int, first: int, total: int,
+             n_features: int, ratio: int, scale: float | None = None, zero_point: int = 0) -> int:
+        """odl_replay_load(); returns the status and leaves bad_index in self.bad_index."""
+        fmt = _ReplayFormat(total=total, n_features=n_features, encoding=0 if scale is None else 1,
+                            ratio=ratio, zero_point=zero_point, scale=scale or 0.0)
+        bad = C.c_uint16()
+        st = self.core.lib.odl_replay_load(C.byref(self.state), model._model, C.byref(fmt), first,
+                                           records, count, C.byref(bad))
+        self.bad_index = bad.value
+        return int(st)
+
+    @property
+    def cursor(self) -> int:
+        return int(self.state.cursor)
+
+    @property
+    def count(self) -> int:
+        return int(self.state.count)

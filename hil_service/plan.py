@@ -10,28 +10,61 @@ from __future__ import annotations
 
 import hashlib
 import json
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import CoreSchema, core_schema
 
 from hil_service import datasets
-from hil_service.expectations import METRICS, Threshold, ThresholdError
+from hil_service.expectations import Threshold, ThresholdError, catalogue
 from hil_service.reference import ScoreKind, Strategy, TrainParams
-from hil_service.yaml_source import SourceError, load_yaml
+from hil_service.wire_gen import CONSTRAINTS as WIRE_CONSTRAINTS
+from hil_service.wire_gen import PARAMS as WIRE_PARAMS
+from hil_service.yaml_source import SourceError, YamlDocument, load_yaml
 
-__all__ = ["BackendKind", "Plan", "PlanError", "StrategyRun", "load_plan"]
+__all__ = ["BackendKind", "GroupSpec", "Plan", "PlanError", "StrategyRun", "load_plan"]
 
 PlanError = SourceError
 
 
-class BackendKind(str, Enum):
-    AUTO = "auto"
-    BOARD = "board"
-    RENODE = "renode"
-    QEMU = "qemu"
-    NATIVE = "native"
+def backend_kinds() -> tuple[str, ...]:
+    """"auto" and every registered backend kind, in `auto`'s order."""
+    from hil_service.backends.registry import AUTO, auto_order
+
+    return (AUTO, *auto_order())
+
+
+class BackendKind(str):
+    """A backend kind the registry knows, or "auto" (hil_service.backends.registry)."""
+
+    AUTO: ClassVar[BackendKind]
+
+    def __new__(cls, value: str) -> BackendKind:
+        if value != "auto" and value not in backend_kinds():
+            raise ValueError(f"unknown backend {value!r}; known: {', '.join(backend_kinds())}")
+        return super().__new__(cls, value)
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema())
+
+
+BackendKind.AUTO = BackendKind("auto")
 
 
 class _Strict(BaseModel):
@@ -44,7 +77,7 @@ class ScenarioSpec(_Strict):
     base: Annotated[float, Field(gt=0, lt=1)] = 0.5
     stream: Annotated[float, Field(gt=0, lt=1)] = 0.25
     test: Annotated[float, Field(gt=0, lt=1)] = 0.25
-    seed: int = 1
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 1  # numpy's generators take no negative seed
     shift: str = "none"
 
     @field_validator("shift")
@@ -66,7 +99,7 @@ class BaseModelSpec(_Strict):
 
     hidden: tuple[Annotated[int, Field(ge=1, le=256)], ...] = (32,)
     epochs: Annotated[int, Field(ge=0, le=500)] = 30
-    seed: int = 7
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 7  # the core's RNG seed is a u32
     learning_rate: Annotated[float, Field(gt=0, le=10)] = 0.05
 
     @field_validator("hidden")
@@ -91,27 +124,29 @@ SCORE_NAMES = {s.name.lower(): s for s in ScoreKind}
 
 
 class TrainingParams(_Strict):
-    learning_rate: Annotated[float, Field(gt=0, le=10)] = 0.05
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    s_min: Annotated[float, Field(ge=0, le=1)] = 0.1
-    s_max: Annotated[float, Field(ge=0, le=1)] = 0.9
-    zeta: Annotated[float, Field(gt=0, le=1)] = 0.5
-    gate_threshold: Annotated[float, Field(ge=0)] = 0.0
-    select_score: str = "none"
-    select_threshold: Annotated[float, Field(ge=0)] = 0.0
+    """Training parameters of a strategy run. Ranges and defaults come from the wire table
+    (firmware_zephyr/protocol/wire.toml), the same ones the codec and the device enforce,
+    so a value the device would refuse fails here with file and line."""
 
-    @field_validator("select_score")
+    learning_rate: float = float(WIRE_PARAMS["learning_rate"].default)
+    momentum: float = float(WIRE_PARAMS["momentum"].default)
+    s_min: float = float(WIRE_PARAMS["s_min"].default)
+    s_max: float = float(WIRE_PARAMS["s_max"].default)
+    zeta: float = float(WIRE_PARAMS["zeta"].default)
+    gate_threshold: float = float(WIRE_PARAMS["gate_threshold"].default)
+    select_score: str = str(WIRE_PARAMS["select_score"].default)
+    select_threshold: float = float(WIRE_PARAMS["select_threshold"].default)
+
+    @field_validator("*")
     @classmethod
-    def _score(cls, v: str) -> str:
-        if v not in SCORE_NAMES:
-            raise ValueError(f"unknown score {v!r}; known: {', '.join(SCORE_NAMES)}")
+    def _in_table_range(cls, v: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None
+        WIRE_PARAMS[info.field_name].check(v)
+        # a constraint is checked on its later field, so the error points at that line
+        for c in WIRE_CONSTRAINTS:
+            if info.field_name == c.rhs and c.lhs in info.data:
+                c.check({c.lhs: info.data[c.lhs], c.rhs: v})
         return v
-
-    @model_validator(mode="after")
-    def _range(self) -> TrainingParams:
-        if self.s_min > self.s_max:
-            raise ValueError(f"s_min {self.s_min} is above s_max {self.s_max}")
-        return self
 
 
 class StreamSpec(_Strict):
@@ -121,20 +156,25 @@ class StreamSpec(_Strict):
     encoding: Literal["float32", "int8"] = "float32"
 
 
-class ActiveLearningSpec(_Strict):
-    """The host is the labelling oracle: it labels what the device is least sure of."""
+class GroupSpec(_Strict):
+    """The devices of a group run: how many, or which (ids among the selected devices)."""
 
-    score: str = "entropy"
-    budget: Annotated[int, Field(ge=1)]
-    query_size: Annotated[int, Field(ge=1)] = 20
+    count: Annotated[int, Field(ge=1, le=64)] | None = None
+    ids: tuple[str, ...] = ()
 
-    @field_validator("score")
-    @classmethod
-    def _score(cls, v: str) -> str:
-        if v not in SCORE_NAMES or v == "none":
-            raise ValueError(f"unknown score {v!r}; known: "
-                             f"{', '.join(n for n in SCORE_NAMES if n != 'none')}")
-        return v
+    @model_validator(mode="after")
+    def _one_way(self) -> GroupSpec:
+        if self.count is None and not self.ids:
+            raise ValueError("give count or ids")
+        if self.count is not None and self.ids and self.count != len(self.ids):
+            raise ValueError(f"count {self.count} but {len(self.ids)} ids")
+        if len(set(self.ids)) != len(self.ids):
+            raise ValueError("an id is listed twice")
+        return self
+
+    @property
+    def size(self) -> int:
+        return len(self.ids) or self.count or 0
 
 
 def _threshold(v: Any) -> Threshold:
@@ -144,15 +184,38 @@ def _threshold(v: Any) -> Threshold:
         raise ValueError(str(exc)) from None
 
 
+def _workflow_of(data: dict[str, Any]) -> str:
+    """A run without `workflow:` runs the workflow its section implies, else `stream`."""
+    from hil_service.workflows.registry import registered
+
+    implied = [wf.name for wf in registered().values()
+               if wf.implied_by_section and wf.section is not None and wf.section in data]
+    return implied[0] if len(implied) == 1 else "stream"
+
+
 class StrategyRun(_Strict):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    # the workflow's own section (e.g. `active_learning:`) is the one extra key allowed
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    # names become file names, JUnit test names and metric labels: keep them short
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     strategy: str
+    #: what the run does with its device(s): a registered workflow (hil_service.workflows)
+    workflow: str = "stream"
+    #: a group run's devices (group workflows only); default: the workflow's minimum
+    devices: GroupSpec | None = None
     params: TrainingParams = TrainingParams()
     stream: StreamSpec = StreamSpec()
-    active_learning: ActiveLearningSpec | None = None
     expect: dict[str, Any] = Field(default_factory=dict)
     #: per device id, thresholds that replace or add to `expect` on that device
     expect_on: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_workflow(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("workflow") is None:
+            return {**data, "workflow": _workflow_of(data)}
+        return data
 
     @field_validator("strategy")
     @classmethod
@@ -160,6 +223,92 @@ class StrategyRun(_Strict):
         if v not in STRATEGY_NAMES:
             raise ValueError(f"unknown strategy {v!r}; known: {', '.join(STRATEGY_NAMES)}")
         return v
+
+    @field_validator("workflow")
+    @classmethod
+    def _workflow(cls, v: str) -> str:
+        from hil_service.workflows.registry import get
+
+        get(v)  # UnknownWorkflow (a ValueError) names the known ones, or why it did not load
+        return v
+
+    @model_validator(mode="after")
+    def _section(self) -> StrategyRun:
+        from hil_service.workflows.registry import get
+
+        wf = get(self.workflow)
+        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        for key in extra:
+            if key != wf.section:
+                raise ValueError(f"unknown field {key!r} (workflow {wf.name} "
+                                 + (f"takes section {wf.section!r})" if wf.section else "has no section)"))
+        if wf.section is not None:
+            raw = extra.get(wf.section)
+            if raw is None:
+                if wf.section_model is not None and _required(wf.section_model):
+                    raise ValueError(f"workflow {wf.name} needs its {wf.section}: section")
+            elif not isinstance(raw, BaseModel):
+                try:
+                    extra[wf.section] = wf.parse_section(raw)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(str(p) for p in first["loc"])
+                    raise ValueError(f"{wf.section}.{where}: {first['msg']}") from None
+        size = self.devices.size if self.devices is not None else wf.min_devices
+        if not wf.is_group() and self.devices is not None:
+            raise ValueError(f"devices: workflow {wf.name} runs on each selected device in turn; "
+                             f"devices: is for group workflows")
+        if size < wf.min_devices or (wf.max_devices is not None and size > wf.max_devices):
+            bound = f"{wf.min_devices}" + ("+" if wf.max_devices is None else f"..{wf.max_devices}")
+            raise ValueError(f"devices: workflow {wf.name} takes {bound} devices, not {size}")
+        return self
+
+    @property
+    def section(self) -> BaseModel | None:
+        """The workflow's validated section (None when the workflow has none or it is left out)."""
+        from hil_service.workflows.registry import get
+
+        name = get(self.workflow).section
+        extra = self.__pydantic_extra__ or {}
+        value = extra.get(name) if name is not None else None
+        return value if isinstance(value, BaseModel) else None
+
+    @property
+    def group_size(self) -> int:
+        """Devices one run of this uses at once (1 for single-device workflows)."""
+        from hil_service.workflows.registry import get
+
+        wf = get(self.workflow)
+        if not wf.is_group():
+            return 1
+        return self.devices.size if self.devices is not None else wf.min_devices
+
+    def checks(self, device_ids: tuple[str, ...], group: bool) -> list[tuple[str, str | None, Threshold]]:
+        """What to judge, as (metric, device or None, threshold).
+
+        A single-device run judges `expect` with that device's `expect_on`. A
+        group run judges a per-device metric on each member (its `expect_on`
+        wins there) and any other metric once, on the group's figures.
+        """
+        if not group:
+            (device_id,) = device_ids
+            return [(m, None, t) for m, t in self.thresholds(device_id).items()]
+        from hil_service.expectations import catalogue
+
+        cat = catalogue()
+        out: list[tuple[str, str | None, Threshold]] = []
+        for metric, text in self.expect.items():
+            info = cat.get(metric)
+            if info is not None and info.per_device:
+                out += [(metric, d, self.thresholds(d)[metric]) for d in device_ids]
+            else:
+                out.append((metric, None, _threshold(text)))
+        for d in device_ids:
+            for metric, text in self.expect_on.get(d, {}).items():
+                info = cat.get(metric)
+                if metric not in self.expect and info is not None and info.per_device:
+                    out.append((metric, d, _threshold(text)))
+        return out
 
     def expectations(self, device_id: str) -> dict[str, Any]:
         return {**self.expect, **self.expect_on.get(device_id, {})}
@@ -176,7 +325,7 @@ class StrategyRun(_Strict):
 
 
 class Plan(_Strict):
-    name: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1, max_length=64)]
     description: str = ""
     dataset: str
     scenario: ScenarioSpec = ScenarioSpec()
@@ -184,9 +333,31 @@ class Plan(_Strict):
     devices: DeviceSelector = DeviceSelector()
     strategies: Annotated[tuple[StrategyRun, ...], Field(min_length=1)]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe(cls, data: Any) -> Any:
+        from hil_service.data.recipes import with_recipe  # the data set's default base_model
+
+        return with_recipe(data)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _user_file(cls, v: Any, info: ValidationInfo) -> Any:
+        from hil_service.data.user import dataset_name  # {path: data.npz|csv} -> "file:<abs path>"
+
+        return v if isinstance(v, str) else dataset_name(v, (info.context or {}).get("base_dir"))
+
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, v: str) -> str:
+        from hil_service.data.user import PREFIX, UserDataError
+
+        if v.startswith(PREFIX):
+            try:
+                datasets.load(v)
+            except UserDataError as exc:
+                raise ValueError(str(exc)) from None
+            return v
         if v not in datasets.LOADERS:
             raise ValueError(f"unknown dataset {v!r}; known: {', '.join(datasets.LOADERS)}")
         return v
@@ -207,15 +378,56 @@ class Plan(_Strict):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _required(model: type[BaseModel]) -> bool:
+    return any(f.is_required() for f in model.model_fields.values())
+
+
+def _check_sections(doc: YamlDocument) -> None:
+    """Unknown keys and bad workflow sections of each run, at their own line."""
+    from hil_service.workflows.registry import registered
+
+    runs = doc.data.get("strategies") if isinstance(doc.data, dict) else None
+    if not isinstance(runs, list):
+        return
+    known = registered()
+    for i, raw in enumerate(runs):
+        if not isinstance(raw, dict):
+            continue
+        name = raw.get("workflow") or _workflow_of(raw)
+        wf = known.get(name) if isinstance(name, str) else None
+        if wf is None:
+            continue  # the model's validation names the unknown workflow
+        sections = {w.section: w.name for w in known.values() if w.section is not None}
+        for key in raw:
+            if key not in StrategyRun.model_fields and key != wf.section:
+                owner = sections.get(key)
+                raise doc.error(("strategies", i, key), "unknown field" + (
+                    f" (the section of workflow {owner}; this run's workflow is {wf.name})"
+                    if owner else ""))
+        if "devices" in raw and not wf.is_group():
+            raise doc.error(("strategies", i, "devices"),
+                            f"workflow {wf.name} runs on each selected device in turn; "
+                            f"devices: is for group workflows")
+        if wf.section is not None and raw.get(wf.section) is not None:
+            try:
+                wf.parse_section(raw[wf.section])
+            except ValidationError as exc:
+                raise doc.validation_error(exc, prefix=("strategies", i, wf.section)) from None
+
+
 def load_plan(path: Path | str) -> Plan:
     """Load and validate a plan; PlanError names file, line and field."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise doc.error((), "a plan is a mapping with name, dataset and strategies")
+    from hil_service.workflows.registry import get as get_workflow
+
+    _check_sections(doc)
     try:
-        plan = Plan.model_validate(doc.data)
+        plan = Plan.model_validate(doc.data, context={"base_dir": Path(doc.path).parent})
     except ValidationError as exc:
         raise doc.validation_error(exc) from None
+    cat = catalogue()
     # metrics and thresholds are checked in a second pass so the error points at the metric's line
     for i, run in enumerate(plan.strategies):
         sources = [(("strategies", i, "expect"), run.expect)] + [
@@ -226,11 +438,18 @@ def load_plan(path: Path | str) -> Plan:
                             "a strategy run needs at least one expectation (expect:)")
         for loc, expect in sources:
             for metric, text in expect.items():
-                if metric not in METRICS:
+                if metric not in cat:
                     raise doc.error((*loc, metric), f"unknown metric {metric!r}; known: "
-                                                    f"{', '.join(METRICS)}")
+                                                    f"{', '.join(cat)}")
+                measured = get_workflow(run.workflow).metrics
+                if metric not in measured:
+                    raise doc.error((*loc, metric), f"metric {metric!r} is not measured by workflow "
+                                                    f"{run.workflow}; it measures: {', '.join(measured)}")
                 try:
-                    Threshold.parse(text)
+                    Threshold.parse(text, cat[metric])
                 except ThresholdError as exc:
                     raise doc.error((*loc, metric), str(exc)) from None
+    from hil_service.plan_limits import check_plan
+
+    check_plan(doc, plan)
     return plan

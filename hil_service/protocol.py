@@ -1,7 +1,9 @@
 """Wire protocol codec, the host's twin of firmware_zephyr/protocol (docs/protocol.md).
 
 Pure functions and dataclasses; no I/O. The link layer (hil_service.link)
-moves the bytes, the device layer (hil_service.device) speaks commands.
+moves the bytes, the device layer (hil_service.device) speaks commands. Body
+layouts and parameter ranges come from the wire table (hil_service.wire_gen,
+generated from firmware_zephyr/protocol/wire.toml), as they do in the C server.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from enum import IntEnum
 
 import numpy as np
 
-# 2: TRAIN replies carry per-sample step cycles (docs/protocol.md).
-PROTOCOL_VERSION = 2
+from hil_service import wire_gen as W
+from hil_service.wire_schema import FrameError, Message, check_train_params
+
+# 2: TRAIN replies carry per-sample step cycles; 3: HELLO reports last_seq; 4: continual
+# learning (CONFIGURE's continual form, LOAD_REPLAY, GROW; docs/protocol.md).
+PROTOCOL_VERSION = W.PROTOCOL_VERSION
 HEADER_BYTES = 4
 CRC_BYTES = 4
 DEFAULT_MAX_BODY = 8192
@@ -30,6 +36,8 @@ class Cmd(IntEnum):
     EVALUATE = 0x07
     METRICS = 0x08
     RESET = 0x09
+    LOAD_REPLAY = 0x0A
+    GROW = 0x0B
     ERROR = 0xFF
 
 
@@ -63,11 +71,8 @@ CORE_STATUS = {
     -8: "ODL_ERR_STATE", -9: "ODL_ERR_STRATEGY", -10: "ODL_ERR_BLOB_MAGIC",
     -11: "ODL_ERR_BLOB_VERSION", -12: "ODL_ERR_BLOB_SIZE", -13: "ODL_ERR_BLOB_ARCH",
     -14: "ODL_ERR_BLOB_CRC", -15: "ODL_ERR_DIVERGED", -16: "ODL_ERR_BUFFER_TOO_SMALL",
+    -17: "ODL_ERR_GROW",
 }
-
-
-class FrameError(ValueError):
-    """Bytes that are not a valid frame."""
 
 
 # --- COBS ---------------------------------------------------------------
@@ -177,9 +182,9 @@ def _split_keep(data: bytes) -> list[bytes]:
 
 # --- command bodies ------------------------------------------------------
 
-def _read_str(body: bytes, off: int) -> tuple[str, int]:
-    n = body[off]
-    return body[off + 1 : off + 1 + n].decode("utf-8", "replace"), off + 1 + n
+# HELLO before protocol 3 ended with the device id: enough to name the version it speaks
+_HELLO_BEFORE_3 = Message(W.HELLO_REPLY.name, W.HELLO_REPLY.cmd, W.HELLO_REPLY.fields[:-2],
+                          W.HELLO_REPLY.head_bytes, False)
 
 
 @dataclass(frozen=True)
@@ -199,16 +204,23 @@ class Hello:
     git_hash: str
     board: str
     device_id: bytes
+    # seq of the last request the device executed before this HELLO (the one a
+    # resend would get from its reply cache); None when nothing ran since boot
+    last_seq: int | None = None
 
     @classmethod
     def decode(cls, body: bytes) -> Hello:
-        fixed = struct.unpack_from("<BBHHHIIIIBB", body)
-        off = struct.calcsize("<BBHHHIIIIBB")
-        fw, off = _read_str(body, off)
-        git, off = _read_str(body, off)
-        board, off = _read_str(body, off)
-        n = body[off]
-        return cls(*fixed, fw, git, board, bytes(body[off + 1 : off + 1 + n]))
+        """A HELLO reply; one of another protocol version decodes as far as its version shows."""
+        if body[:1] and body[0] != PROTOCOL_VERSION:
+            return cls(**_HELLO_BEFORE_3.decode(body, trailing=True))
+        d = W.HELLO_REPLY.decode(body)
+        valid = d.pop("last_seq_valid")
+        last = d.pop("last_seq")
+        return cls(**d, last_seq=last if valid else None)
+
+    def encode(self) -> bytes:
+        return W.HELLO_REPLY.encode(**{**self.__dict__, "last_seq": self.last_seq or 0,
+                                       "last_seq_valid": int(self.last_seq is not None)})
 
 
 @dataclass(frozen=True)
@@ -216,22 +228,84 @@ class Configure:
     sizes: tuple[int, ...]
     strategy: int
     learning_rate: float
-    momentum: float = 0.0
-    s_min: float = 0.1
-    s_max: float = 0.9
-    zeta: float = 0.5
-    gate_threshold: float = 0.0
+    momentum: float = float(W.PARAMS["momentum"].default)
+    s_min: float = float(W.PARAMS["s_min"].default)
+    s_max: float = float(W.PARAMS["s_max"].default)
+    zeta: float = float(W.PARAMS["zeta"].default)
+    gate_threshold: float = float(W.PARAMS["gate_threshold"].default)
     select_score: int = 0
-    select_threshold: float = 0.0
+    select_threshold: float = float(W.PARAMS["select_threshold"].default)
     init_weights: bool = False
     seed: int = 0
 
+    def params(self) -> dict[str, float | int]:
+        """The training parameters by their table names."""
+        return {name: getattr(self, name) for name in W.PARAMS}
+
     def encode(self) -> bytes:
-        padded = list(self.sizes) + [0] * (5 - len(self.sizes))
-        return struct.pack("<BB5HBBH7fI", len(self.sizes) - 1, self.strategy, *padded,
-                           self.select_score, int(self.init_weights), 0, self.learning_rate,
-                           self.momentum, self.s_min, self.s_max, self.zeta, self.gate_threshold,
-                           self.select_threshold, self.seed)
+        """The body; ParamRangeError (a ConfigError) for a value the device would refuse."""
+        check_train_params(W.PARAMS, W.CONSTRAINTS, self.params())
+        if not 1 <= len(self.sizes) <= W.CONFIGURE.field("sizes").count:
+            raise ValueError(f"{len(self.sizes)} layer sizes; CONFIGURE holds 2 to "
+                             f"{W.CONFIGURE.field('sizes').count}")
+        padded = tuple(self.sizes) + (0,) * (W.CONFIGURE.field("sizes").count - len(self.sizes))
+        return W.CONFIGURE.encode(**self.params(), n_layers=len(self.sizes) - 1, sizes=padded,
+                                  init_weights=int(self.init_weights), seed=self.seed)
+
+    @classmethod
+    def decode(cls, body: bytes) -> Configure:
+        d = W.CONFIGURE.decode(body)
+        n = d["n_layers"] + 1
+        return cls(tuple(d["sizes"][:n]), **{k: d[k] for k in W.PARAMS},
+                   init_weights=bool(d["init_weights"]), seed=d["seed"])
+
+
+@dataclass(frozen=True)
+class ConfigureReply:
+    arena_needed: int
+    arena_size: int
+
+    @classmethod
+    def decode(cls, body: bytes) -> ConfigureReply:
+        return cls(**W.CONFIGURE_REPLY.decode(body))
+
+
+def encode_load_weights(offset: int, total: int, chunk: bytes) -> bytes:
+    return W.LOAD_WEIGHTS.encode(offset=offset, total=total, chunk=chunk)
+
+
+@dataclass(frozen=True)
+class LoadWeightsReply:
+    received: int
+    complete: bool
+
+    @classmethod
+    def decode(cls, body: bytes) -> LoadWeightsReply:
+        d = W.LOAD_WEIGHTS_REPLY.decode(body)
+        return cls(d["received"], bool(d["complete"]))
+
+
+def encode_read_weights(offset: int, max_len: int) -> bytes:
+    return W.READ_WEIGHTS.encode(offset=offset, max_len=max_len)
+
+
+@dataclass(frozen=True)
+class ReadWeightsReply:
+    total: int
+    offset: int
+    chunk: bytes
+
+    @classmethod
+    def decode(cls, body: bytes) -> ReadWeightsReply:
+        return cls(**W.READ_WEIGHTS_REPLY.decode(body))
+
+
+def encode_metrics(reset: bool) -> bytes:
+    return W.METRICS.encode(reset=int(reset))
+
+
+def encode_reset(hard: bool) -> bytes:
+    return W.RESET.encode(hard=int(hard))
 
 
 class Encoding(IntEnum):
@@ -266,12 +340,14 @@ def encode_batch(x: np.ndarray, labels: np.ndarray | None, quant: Quantization |
     """A sample batch body: header, then per sample [label u8] + features."""
     x = np.atleast_2d(np.asarray(x))
     count, n_features = x.shape
-    enc = Encoding.INT8 if quant is not None else Encoding.F32
-    head = struct.pack("<BBHHH", enc, score_kind, count, n_features, 0)
     if quant is not None:
-        head += struct.pack("<fhH", quant.scale, quant.zero_point, 0)
+        head = W.BATCH_QUANT.encode(encoding=Encoding.INT8, score_kind=score_kind, count=count,
+                                    n_features=n_features, scale=quant.scale,
+                                    zero_point=quant.zero_point)
         feats = quant.quantize(x).view(np.uint8)
     else:
+        head = W.BATCH.encode(encoding=Encoding.F32, score_kind=score_kind, count=count,
+                              n_features=n_features)
         feats = np.ascontiguousarray(x, dtype="<f4").view(np.uint8).reshape(count, -1)
     if labels is not None:
         labels = np.asarray(labels)
@@ -288,10 +364,10 @@ def batch_record_bytes(n_features: int, labelled: bool, quantized: bool) -> int:
 
 
 def batch_header_bytes(quantized: bool) -> int:
-    return 16 if quantized else 8
+    return W.BATCH_QUANT.head_bytes if quantized else W.BATCH.head_bytes
 
 
-TRAIN_HEAD_BYTES = 12
+TRAIN_HEAD_BYTES = W.TRAIN_REPLY.head_bytes
 TRAIN_SAMPLE_BYTES = 5  # u8 outcome + u32 step_cycles
 
 
@@ -312,14 +388,15 @@ class TrainReply:
         if len(body) < TRAIN_HEAD_BYTES:
             raise FrameError(f"TRAIN reply of {len(body)} bytes, shorter than its "
                              f"{TRAIN_HEAD_BYTES}-byte head")
-        count, trained, skipped, not_sel, loss = struct.unpack_from("<HHHHf", body)
+        head = W.TRAIN_REPLY.decode(body)
+        count = head["count"]
         want = TRAIN_HEAD_BYTES + TRAIN_SAMPLE_BYTES * count
         if len(body) != want:
             raise FrameError(f"TRAIN reply of {len(body)} bytes for {count} samples, "
                              f"expected {want} (protocol {PROTOCOL_VERSION})")
         cycles_at = TRAIN_HEAD_BYTES + count
-        return cls(count, trained, skipped, not_sel, loss, tuple(body[TRAIN_HEAD_BYTES:cycles_at]),
-                   struct.unpack_from(f"<{count}I", body, cycles_at))
+        return cls(count, head["trained"], head["skipped"], head["not_selected"], head["loss_sum"],
+                   tuple(body[TRAIN_HEAD_BYTES:cycles_at]), struct.unpack_from(f"<{count}I", body, cycles_at))
 
     @staticmethod
     def max_samples(max_body: int) -> int:
@@ -327,9 +404,9 @@ class TrainReply:
         return (max_body - TRAIN_HEAD_BYTES) // TRAIN_SAMPLE_BYTES
 
 
-_PRED = np.dtype([("pred", "u1"), ("second", "u1"), ("p1", "<f4"), ("p2", "<f4"), ("score", "<f4")])
-PREDICTION_BYTES = _PRED.itemsize  # 14, packed
-PREDICTIONS_HEAD_BYTES = 8  # the larger reply head, EVALUATE's
+_PRED = W.PREDICTION.numpy_dtype()
+PREDICTION_BYTES = W.PREDICTION.size  # 14, packed
+PREDICTIONS_HEAD_BYTES = W.EVALUATE_REPLY.head_bytes  # the larger reply head
 
 
 @dataclass(frozen=True)
@@ -344,24 +421,27 @@ class Predictions:
 
     @classmethod
     def decode(cls, body: bytes, labelled: bool) -> Predictions:
-        (count,) = struct.unpack_from("<H", body)
-        correct = loss = None
-        head = 2
-        if labelled:
-            correct, loss = struct.unpack_from("<Hf", body, 2)
-            head = 8
-        rec = np.frombuffer(body, dtype=_PRED, count=count, offset=head)
-        return cls(rec["pred"].astype(np.int64), rec["second"].astype(np.int64), rec["p1"].copy(),
-                   rec["p2"].copy(), rec["score"].copy(), correct, loss)
+        msg = W.EVALUATE_REPLY if labelled else W.INFER_REPLY
+        d = msg.decode(body)
+        count = d["count"]
+        if len(d["predictions"]) != count * PREDICTION_BYTES:
+            raise FrameError(f"{msg.name} of {len(body)} bytes for {count} predictions, expected "
+                             f"{msg.head_bytes + count * PREDICTION_BYTES}")
+        rec = np.frombuffer(d["predictions"], dtype=_PRED, count=count)
+        return cls(rec["predicted"].astype(np.int64), rec["second"].astype(np.int64), rec["p1"].copy(),
+                   rec["p2"].copy(), rec["score"].copy(), d.get("correct"), d.get("loss_sum"))
 
     @classmethod
     def concat(cls, parts: list[Predictions]) -> Predictions:
         """One result from the replies of several frames."""
-        arrays = (np.concatenate([getattr(p, f) for p in parts])
-                  for f in ("predicted", "second", "p1", "p2", "score"))
-        labelled = all(p.correct is not None for p in parts)
-        return cls(*arrays, sum(p.correct for p in parts) if labelled else None,
-                   sum(p.loss_sum for p in parts) if labelled else None)
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        corrects = [p.correct for p in parts if p.correct is not None]
+        losses = [p.loss_sum for p in parts if p.loss_sum is not None]
+        labelled = len(corrects) == len(parts)
+        return cls(cat("predicted"), cat("second"), cat("p1"), cat("p2"), cat("score"),
+                   sum(corrects) if labelled else None, sum(losses) if labelled else None)
 
 
 @dataclass(frozen=True)
@@ -406,15 +486,14 @@ class Metrics:
 
     @classmethod
     def decode(cls, body: bytes) -> Metrics:
-        stats = [CycleStat(*struct.unpack_from("<IIIQ", body, 20 * i)) for i in range(3)]
-        macs = struct.unpack_from("<QQQ", body, 60)
-        counts = struct.unpack_from("<IIII", body, 84)
-        n_layers, configured = struct.unpack_from("<BB", body, 100)
-        ks = [struct.unpack_from("<QHH", body, 104 + 16 * i) for i in range(4)]
-        tail = struct.unpack_from("<10I", body, 168)
-        return cls(*stats, *macs, *counts, n_layers, bool(configured),
-                   tuple(k[0] for k in ks[:n_layers]), tuple(k[1] for k in ks[:n_layers]),
-                   tuple(k[2] for k in ks[:n_layers]), *tail)
+        d = W.METRICS_REPLY.decode(body)
+        layers = d.pop("layers")[: d["n_layers"]]
+        del d["reserved"]
+        d["configured"] = bool(d["configured"])
+        for phase in ("forward", "backward", "update"):
+            d[phase] = CycleStat(**d[phase])
+        return cls(**d, k_sum=tuple(k["k_sum"] for k in layers), k_min=tuple(k["k_min"] for k in layers),
+                   k_max=tuple(k["k_max"] for k in layers))
 
     def k_mean(self) -> tuple[float, ...]:
         return tuple(s / self.trained if self.trained else 0.0 for s in self.k_sum)
@@ -430,7 +509,7 @@ class ErrorReply:
 
     @classmethod
     def decode(cls, body: bytes) -> ErrorReply:
-        return cls(*struct.unpack_from("<BBhHH", body))
+        return cls(**W.ERROR.decode(body))
 
     def describe(self) -> str:
         try:
@@ -443,8 +522,19 @@ class ErrorReply:
             cmd = f"command 0x{self.cmd:02x}"
         text = f"{cmd}: {code}"
         if self.code == ErrorCode.CORE:
-            text += f" {CORE_STATUS.get(self.core_status, self.core_status)} (sample {self.detail})"
+            text += f" {CORE_STATUS.get(self.core_status, self.core_status)}"
+            if self.cmd not in (Cmd.CONFIGURE, Cmd.GROW):
+                text += f" (sample {self.detail})"
+            elif self.detail:
+                text += f" (parameter {self.parameter})"
         return text
+
+    @property
+    def parameter(self) -> str | None:
+        """The training parameter a CONFIGURE was refused for (its ERROR detail), if any."""
+        if self.cmd != Cmd.CONFIGURE or not 1 <= self.detail <= len(W.PARAMS):
+            return None
+        return list(W.PARAMS)[self.detail - 1]
 
 
 @dataclass

@@ -1,48 +1,52 @@
-"""pytest plugin (entry point `hil`): plans as test items, and a `dut` fixture.
+"""pytest plugin (entry point `hil`): plans as test items, and `dut` / `duts` fixtures.
 
 `pytest --hil-plan test_plans/smoke.yaml` collects one item per (device,
 strategy run, expectation), named `plan.yaml::device::run::metric`, so a
-failure names the metric. The plan runs once, when its first item runs;
-every item then reports its own verdict. Results land in a run directory
-(`--hil-out`, default runs/pytest-<plan>-<time>) exactly as with `hil run`.
+failure names the metric. A group run (one run on several devices) is one
+set of items under its group label `a+b`: `plan.yaml::a+b::run::metric` for a
+group metric and `...::metric[a]` for a per-device metric on member a. The
+plan runs once, when its first item runs; every item then reports its own
+verdict. Results land in a run directory (`--hil-out`, default
+runs/pytest-<plan>-<time>) exactly as with `hil run`.
 
-The session-scoped `dut` fixture gives hand-written HIL tests a started,
-locked device with its firmware answering HELLO (`--hil-dut`, `--hil-backend`).
+The session-scoped `dut` fixture gives hand-written HIL tests a locked device
+brought up by `BringUp` (firmware answering HELLO, build id checked):
+`--hil-dut`, `--hil-backend`. `duts` gives several at once (`--hil-duts a,b`
+or `--hil-group N` of `--hil-backend`), locked in a fixed order and brought
+up in parallel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hil_service.backends import LiveTarget
-from hil_service.device import Device
-from hil_service.duts import (
-    SelectionError,
-    check_device_names,
-    firmware_image,
-    select_devices,
-    start_target,
-)
+from hil_service.bringup import BringUp, LiveDevice
+from hil_service.errors import HilError
 from hil_service.inventory import DEFAULT_INVENTORY, DeviceEntry, Inventory, load_inventory
 from hil_service.locks import DeviceLock
-from hil_service.plan import BackendKind, DeviceSelector, Plan, load_plan
-from hil_service.protocol import Hello
-from hil_service.yaml_source import SourceError
+from hil_service.plan import DeviceSelector, Plan, backend_kinds, load_plan
+from hil_service.plan_limits import check_devices
+from hil_service.selection import check_device_names, select_devices
 
 __all__ = ["Dut"]
+
+#: what the `dut` fixture yields (kept under its old name for hand-written tests)
+Dut = LiveDevice
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "hardware-in-the-loop on-device learning")
     group.addoption("--hil-plan", type=Path, help="test plan to collect as test items")
-    group.addoption("--hil-backend", choices=[k.value for k in BackendKind],
-                    help="device kind for the plan and the dut fixture (default: the plan's / auto)")
+    group.addoption("--hil-backend", choices=list(backend_kinds()),
+                    help="device kind for the plan and the dut fixtures (default: the plan's / auto)")
     group.addoption("--hil-dut", help="inventory id of the device to use")
+    group.addoption("--hil-duts", help="comma-separated inventory ids for the duts fixture")
+    group.addoption("--hil-group", type=int, default=2,
+                    help="how many devices the duts fixture takes without --hil-duts (default 2)")
     group.addoption("--hil-inventory", type=Path, default=DEFAULT_INVENTORY,
                     help=f"lab inventory or Twister hardware map (default {DEFAULT_INVENTORY})")
     group.addoption("--hil-out", type=Path, help="run directory for the plan's results")
@@ -64,35 +68,53 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # plan items first: they lock their devices only while the plan runs,
-    # the dut fixture holds its device until the session ends
+    # the dut fixtures hold theirs until the session ends
     items.sort(key=lambda item: not isinstance(item, ExpectationItem))
 
 
 _RUN_KEY = pytest.StashKey[dict[str, Any]]()
 
 
-def _backend(config: pytest.Config) -> BackendKind | None:
+def _backend(config: pytest.Config) -> str | None:
     value = config.getoption("--hil-backend")
-    return BackendKind(value) if value else None
+    return str(value) if value else None
 
 
 class PlanFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from hil_service.runner import group_devices, group_label
+        from hil_service.workflows import get as get_workflow
+
         cfg = self.config
         try:
             plan = load_plan(self.path)
             inventory = load_inventory(cfg.getoption("--hil-inventory"))
             check_device_names(plan, inventory)
             devices = select_devices(inventory, plan.devices, _backend(cfg), cfg.getoption("--hil-dut"))
-        except (SourceError, SelectionError) as exc:
+            check_devices(self.path, plan, devices)  # the model's arena on each device, before boot
+            groups = {run.name: group_devices(run, devices) for run in plan.strategies
+                      if get_workflow(run.workflow).is_group()}
+        except HilError as exc:
             raise self.CollectError(str(exc)) from None
         state = _PlanState(plan, self.path, devices)
         for device in devices:
             for run in plan.strategies:
+                if run.name in groups:
+                    continue
                 for metric in run.expectations(device.id):
                     yield ExpectationItem.from_parent(
                         self, name=f"{device.id}::{run.name}::{metric}", state=state,
-                        device=device.id, strategy=run.name, metric=metric)
+                        device=device.id, strategy=run.name, metric=metric, member=None)
+        for run in plan.strategies:
+            if run.name not in groups:
+                continue
+            ids = tuple(d.id for d in groups[run.name])
+            label = group_label(ids)
+            for metric, member, _ in run.checks(ids, group=True):
+                suffix = f"[{member}]" if member is not None else ""
+                yield ExpectationItem.from_parent(
+                    self, name=f"{label}::{run.name}::{metric}{suffix}", state=state,
+                    device=label, strategy=run.name, metric=metric, member=member)
 
     def __repr__(self) -> str:
         return f"<PlanFile {self.path.name}>"
@@ -120,7 +142,9 @@ class _PlanState:
             out = new_run_dir(Path(config.rootpath) / "runs", f"pytest-{self.plan.name}")
         try:
             self.outcome = run_plan(self.plan, self.path, self.devices, Path(out))
-        except Exception as exc:  # noqa: BLE001 - every item must report it, once each
+        except HilError as exc:
+            # an expected failure of the whole plan: every item reports it, once each;
+            # anything else is a bug and fails the item that ran it with its traceback
             self.failure = f"{type(exc).__name__}: {exc}"
         config.stash[_RUN_KEY][str(self.path)] = self
 
@@ -131,10 +155,13 @@ class HilExpectationFailed(AssertionError):
 
 class ExpectationItem(pytest.Item):
     def __init__(self, *, state: _PlanState, device: str, strategy: str, metric: str,
-                 **kwargs: Any) -> None:
+                 member: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state, self.device, self.strategy, self.metric = state, device, strategy, metric
+        self.member = member  # the group member a per-device metric is judged on
         self.user_properties.append(("hil_metric", metric))
+        if member is not None:
+            self.user_properties.append(("hil_device", member))
 
     def runtest(self) -> None:
         self.state.ensure_run(self.config)
@@ -148,7 +175,8 @@ class ExpectationItem(pytest.Item):
         if summary.status == "error":
             raise HilExpectationFailed(f"{self.device} {self.strategy} broke before "
                                        f"{self.metric} was judged: {summary.error}")
-        verdict = next(v for v in summary.verdicts if v.metric == self.metric)
+        verdict = next(v for v in summary.verdicts
+                       if v.metric == self.metric and v.device == self.member)
         self.user_properties.append(("hil_actual", verdict.actual))
         if not verdict.passed:
             raise HilExpectationFailed(verdict.reason)
@@ -160,7 +188,7 @@ class ExpectationItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.device}::{self.strategy}::{self.metric}"
+        return self.path, None, self.name
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -174,49 +202,65 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"results: {state.outcome.directory}")
 
 
-@dataclass
-class Dut:
-    """A started device under test with its firmware answering HELLO."""
-
-    entry: DeviceEntry
-    target: LiveTarget
-    device: Device
-    hello: Hello
-    image: Path
-
-
 @pytest.fixture(scope="session")
 def hil_inventory(pytestconfig: pytest.Config) -> Inventory:
     try:
         return load_inventory(pytestconfig.getoption("--hil-inventory"))
-    except SourceError as exc:
+    except HilError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def dut(pytestconfig: pytest.Config, hil_inventory: Inventory) -> Iterator[Dut]:
+def dut(pytestconfig: pytest.Config, hil_inventory: Inventory) -> Iterator[LiveDevice]:
     """The session's device: --hil-dut, else the first available of --hil-backend (auto)."""
     try:
         entry = select_devices(hil_inventory, DeviceSelector(limit=1), _backend(pytestconfig),
                                pytestconfig.getoption("--hil-dut"))[0]
-    except (SourceError, SelectionError) as exc:
-        pytest.fail(str(exc), pytrace=False)
-    from hil_service.runner import RUN_ERRORS, lock_name
-
-    lock = DeviceLock(lock_name(entry))
-    try:
+        bring = BringUp(entry)
+        lock = DeviceLock(bring.lock_key)
         lock.acquire()
-        image = firmware_image(entry)
-        target = start_target(entry, image)
-    except RUN_ERRORS as exc:
-        lock.release()
-        pytest.fail(f"dut {entry.id}: {str(exc).splitlines()[0]}", pytrace=False)
+    except HilError as exc:
+        pytest.fail(f"dut: {str(exc).splitlines()[0]}", pytrace=False)
     try:
-        device = Device.open(target.serial_url, baudrate=entry.baud)
-        try:
-            yield Dut(entry, target, device, device.hello(), image)
-        finally:
-            device.close()
+        with bring:
+            try:
+                live = bring.up()
+            except HilError as exc:
+                pytest.fail(f"dut {entry.id}: {bring.diagnose(exc)}", pytrace=False)
+            yield live
     finally:
-        target.close()
         lock.release()
+
+
+@pytest.fixture(scope="session")
+def duts(pytestconfig: pytest.Config, hil_inventory: Inventory) -> Iterator[tuple[LiveDevice, ...]]:
+    """Several devices at once: --hil-duts a,b, else --hil-group N available of --hil-backend."""
+    from hil_service.runner import DeviceGroup
+
+    named = pytestconfig.getoption("--hil-duts")
+    try:
+        if named:
+            entries = [select_devices(hil_inventory, DeviceSelector(), None, name.strip())[0]
+                       for name in named.split(",") if name.strip()]
+        else:
+            size = pytestconfig.getoption("--hil-group")
+            entries = select_devices(hil_inventory, DeviceSelector(limit=size), _backend(pytestconfig))
+            if len(entries) < size:
+                pytest.fail(f"duts: {size} devices wanted, {len(entries)} available "
+                            f"({', '.join(e.id for e in entries)})", pytrace=False)
+        group = DeviceGroup(entries)
+    except HilError as exc:
+        pytest.fail(f"duts: {str(exc).splitlines()[0]}", pytrace=False)
+    try:
+        group.lock()
+    except HilError as exc:
+        group.close()
+        pytest.fail(f"duts: {str(exc).splitlines()[0]}", pytrace=False)
+    try:
+        try:
+            lives = group.up()
+        except HilError as exc:
+            pytest.fail(f"duts: {group.diagnose(exc)}", pytrace=False)
+        yield lives
+    finally:
+        group.close()

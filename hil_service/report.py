@@ -61,6 +61,13 @@ svg .before { fill: #8c959f; } svg .after { fill: #0969da; } svg .macs { fill: #
 svg .hist { fill: #54aeff; stroke: #0969da; stroke-width: .5; }
 svg .p95 { stroke: #cf222e; stroke-width: 1.5; stroke-dasharray: 4 3; }
 svg text.p95 { fill: #cf222e; stroke: none; }
+svg .flower { fill: #0969da; } svg .serial { fill: #bf8700; }
+svg .fed { stroke: #0969da; stroke-width: 2; fill: none; } svg circle.fed { fill: #0969da; }
+svg circle.fed.missed { fill: #cf222e; stroke: #cf222e; }
+svg .centralised { stroke: #1a7f37; stroke-width: 1.5; stroke-dasharray: 6 3; }
+svg .local-only { stroke-width: 1.2; stroke-dasharray: 2 3; }
+svg .dev0 { stroke: #8250df; } svg .dev1 { stroke: #bf3989; } svg .dev2 { stroke: #9a6700; }
+svg .dev3 { stroke: #57606a; } svg .dev4 { stroke: #cf222e; } svg .dev5 { stroke: #0a3069; }
 """
 
 
@@ -154,7 +161,7 @@ def _nice_step(span: float, target_ticks: int = 5) -> float:
     if span <= 0:
         return 1.0
     raw = span / target_ticks
-    mag = 10 ** math.floor(math.log10(raw))
+    mag = 10.0 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * mag:
             return m * mag
@@ -226,7 +233,7 @@ def _grouped_bars(label: str, groups: Sequence[_Group], series: Sequence[tuple[s
         gx = left + i * group_w + (group_w - bar_w * len(series)) / 2
         full = f"{g.device} / {g.strategy}"
         bars: list[str] = [f"<title>{_e(full)}</title>"]
-        for j, ((name, css), value) in enumerate(zip(series, g.values)):
+        for j, ((name, css), value) in enumerate(zip(series, g.values, strict=False)):
             bx = gx + j * bar_w
             if value is None:
                 bars.append(f'<text x="{bx + bar_w / 2:.1f}" y="{top + plot_h - 4}" '
@@ -312,6 +319,137 @@ def _histogram(label: str, values: Sequence[float], unit: str, p95: float | None
     return _svg(width, height, label, "".join(parts))
 
 
+@dataclass(frozen=True)
+class _Ref:
+    """A horizontal reference line (a baseline) with its legend entry."""
+
+    name: str
+    css: str
+    value: float
+    device: str | None = None
+
+
+def _rounds_plot(label: str, points: Sequence[tuple[int, float, str]], refs: Sequence[_Ref],
+                 y_title: str) -> str:
+    """A value per round as a line (points carry a tooltip; "missed" ones are red), with
+    reference lines across the whole plot; the legend below names every line and its value."""
+    left, right, top, plot_h, plot_w = 56, 20, 16, 200, 520
+    rows = 1 + len(refs)
+    width = left + plot_w + right
+    height = top + plot_h + 36 + 16 * rows
+    values = [v for _, v, _ in points] + [r.value for r in refs]
+    step = _nice_step(max(values) - min(values) or 0.1)
+    lo = max(0.0, math.floor(min(values) / step - 1e-9) * step)
+    hi = math.ceil(max(values) / step - 1e-9) * step
+    hi = max(lo + step, min(1.0, hi) if max(values) <= 1 else hi)
+    last = max((r for r, _, _ in points), default=1) or 1
+
+    def x(r: float) -> float:
+        return left + plot_w * r / last
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * (v - lo) / (hi - lo)
+
+    parts: list[str] = []
+    tick = lo
+    while tick <= hi + 1e-9:
+        parts.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y(tick):.1f}" '
+                     f'y2="{y(tick):.1f}"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" '
+                     f'text-anchor="end">{_tick_label(round(tick, 9))}</text>')
+        tick += step
+    r_step = max(1, math.ceil(last / 10))
+    for r in range(0, last + 1, r_step):
+        parts.append(f'<text x="{x(r):.1f}" y="{top + plot_h + 14}" text-anchor="middle">{r}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{top + plot_h + 28}" text-anchor="middle">'
+                 f'round (0: the base model)</text><text x="14" y="{top + plot_h / 2:.0f}" '
+                 f'text-anchor="middle" transform="rotate(-90 14 {top + plot_h / 2:.0f})">'
+                 f'{_e(y_title)}</text>')
+    for ref in refs:
+        dev = f' data-device="{_e(ref.device)}"' if ref.device is not None else ""
+        parts.append(f'<line class="baseline {ref.css}"{dev} data-value="{ref.value:.6g}" '
+                     f'x1="{left}" x2="{left + plot_w}" y1="{y(ref.value):.1f}" '
+                     f'y2="{y(ref.value):.1f}"><title>{_e(ref.name)} {ref.value:.3f}</title></line>')
+    coords = " ".join(f"{x(r):.1f},{y(v):.1f}" for r, v, _ in points)
+    dots = "".join(f'<circle class="fed{" missed" if "missed" in tip else ""}" cx="{x(r):.1f}" '
+                   f'cy="{y(v):.1f}" r="3" data-round="{r}" data-value="{v:.6g}">'
+                   f"<title>{_e(tip)}</title></circle>" for r, v, tip in points)
+    parts.append(f'<g class="series" data-series="federated"><polyline class="fed" '
+                 f'points="{coords}"/>{dots}</g>')
+    parts.append(f'<line class="axis" x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" '
+                 f'y2="{top + plot_h}"/><line class="axis" x1="{left}" x2="{left}" y1="{top}" '
+                 f'y2="{top + plot_h}"/>')
+    ly = top + plot_h + 44
+    final = points[-1][1] if points else None
+    after = "" if final is None else f" {final:.3f} after round {last}"
+    legend = [("fed", f"federated (global model, global test split){after}")]
+    legend += [(f"baseline {r.css}", f"{r.name} {r.value:.3f}") for r in refs]
+    for i, (css, text) in enumerate(legend):
+        yy = ly + 16 * i
+        parts.append(f'<line class="{css}" x1="{left}" x2="{left + 24}" y1="{yy - 4}" y2="{yy - 4}"/>'
+                     f'<text class="legend" x="{left + 30}" y="{yy}">{_e(text)}</text>')
+    return _svg(width, height, label, "".join(parts))
+
+
+def _federated(runs: list[dict[str, Any]]) -> str:
+    """Per federated run: global accuracy per round against both baselines, bytes per round."""
+    out = []
+    for run in runs:
+        rounds = [_d(r) for r in _l(run.get("federation_rounds"))]
+        rounds = [r for r in rounds if isinstance(r.get("round"), int)]
+        if not rounds:
+            continue
+        name = f"{run.get('device')} / {run.get('strategy')}"
+        per_round = _l(run.get("accuracy_per_round"))
+        start = _num(per_round[0]) if per_round else None
+        points: list[tuple[int, float, str]] = [] if start is None else [
+            (0, start, f"base model: {start:.3f}")]
+        for r in rounds:
+            acc = _num(r.get("accuracy"))
+            if acc is None:
+                continue
+            missed = sorted(_d(r.get("missed")))
+            tip = f"round {r['round']}: {acc:.3f}"
+            points.append((r["round"], acc, tip + (f", missed: {', '.join(missed)}" if missed else "")))
+        refs: list[_Ref] = []
+        central = _num(_d(run.get("metrics")).get("centralised_accuracy"))
+        if central is not None:
+            refs.append(_Ref("centralised (twin, all partitions, global test split)", "centralised",
+                             central))
+        results = _d(run.get("device_results"))
+        for i, dev in enumerate(_l(run.get("devices")) or list(results)):
+            local = _num(_d(_d(results.get(dev)).get("metrics")).get("local_only_accuracy"))
+            if local is not None:
+                refs.append(_Ref(f"local-only {dev} (twin, its partition, its test split)",
+                                 f"local-only dev{i % 6}", local, str(dev)))
+        parts = [f'<h3>{_e(name)}</h3>']
+        if points:
+            svg = _rounds_plot(f"Global accuracy per round of {name}", points, refs, "accuracy")
+            parts.append(f'<figure class="plot-federated-accuracy">{svg}<figcaption>The global '
+                         "model on the host twin after each round, against centralised training "
+                         "and each device's local-only training for the same epochs (means over "
+                         "3 sample orders); red points: a device missed that round."
+                         "</figcaption></figure>")
+        groups = []
+        for r in rounds:
+            flower = [_num(r.get("flower_bytes_down")), _num(r.get("flower_bytes_up"))]
+            serial = [_num(_d(m).get(k)) for m in _d(r.get("devices")).values()
+                      for k in ("serial-bytes-down", "serial-bytes-up")]
+            n = len(_d(r.get("devices")))
+            groups.append(_Group(f"round {r['round']}", f"{n} device{'s' if n != 1 else ''}",
+                                 (None if None in flower else sum(v for v in flower if v is not None),
+                                  sum(v for v in serial if v is not None) if serial else None)))
+        top = max((v for g in groups for v in g.values if v is not None), default=1.0)
+        svg = _grouped_bars(f"Bytes per round of {name}", groups,
+                            [("Flower (down + up)", "flower"), ("serial links", "serial")],
+                            max(1.0, top), "bytes", "{:,.0f}")
+        parts.append(f'<figure class="plot-federated-bytes">{svg}<figcaption>Parameter bytes over '
+                     "Flower per round (down and up, all devices) and bytes on the devices' serial "
+                     "links (weights and samples, the devices that completed the round)."
+                     "</figcaption></figure>")
+        out.append(f'<section class="federated" data-run="{_e(name)}">{"".join(parts)}</section>')
+    return "<h2>Federated learning</h2>" + "".join(out) if out else ""
+
+
 # -- sections ---------------------------------------------------------------------------
 def _header(data: dict[str, Any]) -> str:
     plan = _d(data.get("plan"))
@@ -356,8 +494,10 @@ def _header(data: dict[str, Any]) -> str:
 def _device_ids(data: dict[str, Any]) -> list[str]:
     """Devices in a stable order: selected ones first, then any seen only in devices or runs."""
     seen: list[str] = []
-    for source in (_l(data.get("devices_selected")), list(_d(data.get("devices"))),
-                   [r.get("device") for r in _l(data.get("runs")) if isinstance(r, dict)]):
+    runs = [r for r in _l(data.get("runs")) if isinstance(r, dict)]
+    # a group run stands for its members (its "device" is the label a+b)
+    from_runs = [d for r in runs for d in (_l(r.get("devices")) or [r.get("device")])]
+    for source in (_l(data.get("devices_selected")), list(_d(data.get("devices"))), from_runs):
         for d in source:
             if isinstance(d, str) and d not in seen:
                 seen.append(d)
@@ -424,8 +564,10 @@ def _expectations(run: dict[str, Any]) -> str:
     for v in _l(run.get("expectations")):
         v = _d(v)
         css = "pass" if v.get("passed") else "fail"
+        member = f"[{v['device']}]" if isinstance(v.get("device"), str) else ""
         items.append(f'<li class="{css}" title="{_e(v.get("reason"))}">'
-                     f'<code>{_e(v.get("metric"))}</code> {_e(v.get("expected"))}: '
+                     f'<code>{_e(v.get("metric"))}{_e(member) if member else ""}</code> '
+                     f'{_e(v.get("expected"))}: '
                      f'<b>{_e(_fmt(v.get("actual")))}</b></li>')
     return f'<ul class="expect">{"".join(items)}</ul>' if items else DASH
 
@@ -467,7 +609,26 @@ def _results(data: dict[str, Any]) -> str:
             f'<td class="num">{_e(_fmt(m.get("labels_used")))}</td>'
             f"<td>{expectations}</td>"
             f'<td class="num">{_e(_duration(run.get("started"), run.get("finished")))}</td></tr>')
-    return f"<h2>Results</h2><table>{head}{''.join(rows)}</table>"
+    return f"<h2>Results</h2><table>{head}{''.join(rows)}</table>" + _group_runs(runs)
+
+
+def _group_runs(runs: list[dict[str, Any]]) -> str:
+    """Each group run's members side by side: one row per device, its own metrics."""
+    out = []
+    for run in runs:
+        results = _d(run.get("device_results"))
+        members = [str(d) for d in _l(run.get("devices"))] or list(results)
+        if len(members) < 2 and not results:
+            continue
+        names = sorted({k for d in members for k in _d(_d(results.get(d)).get("metrics"))})
+        head = "<tr><th>Device</th>" + "".join(f"<th><code>{_e(n)}</code></th>" for n in names) + "</tr>"
+        rows = "".join(
+            f"<tr><td>{_e(d)}</td>"
+            + "".join(f'<td class="num">{_e(_fmt(_d(_d(results.get(d)).get("metrics")).get(n)))}</td>'
+                      for n in names) + "</tr>" for d in members)
+        out.append(f"<h3>Group run {_e(run.get('device'))} / {_e(run.get('strategy'))}</h3>"
+                   f'<table class="group">{head}{rows}</table>')
+    return "".join(out)
 
 
 def _errors(data: dict[str, Any]) -> str:
@@ -555,7 +716,8 @@ def render_report(data: dict[str, Any]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>HIL report: {_e(plan.get('name') or '(unnamed plan)')}</title>"
         f"<style>{_CSS}</style></head><body>"
-        + _header(data) + _results(data) + _errors(data) + plots + _step_plots(data, runs)
+        + _header(data) + _results(data) + _errors(data) + plots + _federated(runs)
+        + _step_plots(data, runs)
         + _devices(data)
         + f'<p class="muted">Generated {_e(generated)} from run.json '
           f"(schema {_e(data.get('schema'))}).</p>"

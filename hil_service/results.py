@@ -8,6 +8,7 @@ from several threads; one lock orders their writes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-__all__ = ["RunJournal", "load_run", "new_run_dir", "write_junit"]
+from hil_service.errors import ConfigError, HilError
+
+__all__ = ["JournalError", "RunFileError", "RunJournal", "load_run", "new_run_dir", "write_junit"]
 
 SCHEMA = 1
 
@@ -40,6 +43,10 @@ def new_run_dir(root: Path, plan_name: str) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run directory under {root}")
+
+
+class JournalError(HilError, OSError):
+    """run.json could not be written (disk full, directory gone); names the file."""
 
 
 class RunJournal:
@@ -65,10 +72,23 @@ class RunJournal:
         self._flush()
 
     def _flush(self) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".run.", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.data, f, indent=1, allow_nan=True)
-        os.replace(tmp, self.path)
+        data = json.dumps(self.data, indent=1, allow_nan=True).encode("utf-8")
+        tmp: str | None = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".run.", suffix=".json")
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            # a full disk must not leave .run.*.json files behind, nor hide which file failed
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise JournalError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def set(self, key: str, value: Any) -> None:
         with self._lock:
@@ -123,18 +143,27 @@ class RunJournal:
         return status
 
 
+class RunFileError(ConfigError):
+    """A run directory without a readable run.json."""
+
+
 def load_run(directory: Path) -> dict[str, Any]:
     path = Path(directory) / "run.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} does not exist: not a run directory") from None
+        raise RunFileError(f"{path} does not exist: not a run directory") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+        raise RunFileError(f"{path} is not valid JSON: {exc}") from None
 
 
 def write_junit(data: dict[str, Any], path: Path) -> None:
-    """One testcase per (device, strategy, expectation); a run that broke is one error case."""
+    """One testcase per (device, strategy, expectation); a run that broke is one error case.
+
+    A group run is one suite under its label (`a+b`), its per-device verdicts
+    named `metric[member]`.
+    """
     plan = data["plan"].get("name", "plan")
     suites = ET.Element("testsuites", name=plan)
     by_device: dict[str, list[dict[str, Any]]] = {}
@@ -158,7 +187,9 @@ def write_junit(data: dict[str, Any], path: Path) -> None:
                 tests += 1
                 errors += 1
             for v in run["expectations"]:
-                case = ET.SubElement(suite, "testcase", classname=cls, name=v["metric"])
+                # a group run judges per-device metrics on each member: metric[member]
+                name = v["metric"] + (f"[{v['device']}]" if v.get("device") else "")
+                case = ET.SubElement(suite, "testcase", classname=cls, name=name)
                 tests += 1
                 if not v["passed"]:
                     ET.SubElement(case, "failure", message=v["reason"])
@@ -169,5 +200,10 @@ def write_junit(data: dict[str, Any], path: Path) -> None:
         suite.set("errors", str(errors))
     ET.indent(suites)
     tmp = path.with_suffix(".xml.tmp")
-    ET.ElementTree(suites).write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, path)
+    try:
+        ET.ElementTree(suites).write(tmp, encoding="utf-8", xml_declaration=True)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise JournalError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -5,7 +5,11 @@ returns a `LiveTarget`: the rest of the service only needs the URL to open
 with pyserial and a way to watch and end the target. Keeping that surface
 this small is what lets one runner drive emulators and boards alike.
 
-Modules: `process` (a child process owned safely), `qemu`, `native`.
+Modules: `registry` (which kinds exist; the `Backend` base class),
+`entry` (the inventory fields all kinds share), `capabilities` (what some
+targets can do beyond `LiveTarget`), `process` (a child process owned
+safely, loopback ports), and one module per kind: `board`, `renode`,
+`qemu`, `native`.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
+from hil_service.errors import TargetError
+
 if TYPE_CHECKING:
     import serial
 
 __all__ = ["BackendError", "Closing", "LiveTarget", "open_serial", "require_binary", "require_file"]
 
 
-class BackendError(RuntimeError):
+class BackendError(TargetError):
     """A DUT could not be started or died; the message names the culprit.
 
     One line first (which binary, which file, which exit code), then the

@@ -49,16 +49,21 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import BackendError, Closing
+from . import BackendError, Closing, LiveTarget
+from .entry import DeviceEntry
+from .registry import Availability, Backend, LatencyClock
 
 if TYPE_CHECKING:
     from pyocd.core.session import Session
     from serial.tools.list_ports_common import ListPortInfo
 
 __all__ = [
+    "BoardBackend",
+    "BoardEntry",
     "BoardSpec",
     "BoardTarget",
     "FlashReport",
@@ -228,7 +233,7 @@ def _verify(session: Session, spec: BoardSpec, image: _Image) -> None:
         got = bytes(target.read_memory_block8(addr, len(want)))
         if got == want:
             continue
-        at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), len(got))
+        at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), len(got))
         found = f"0x{got[at]:02x}" if at < len(got) else "nothing (short read)"
         raise BackendError(
             f"verify of {image.path} via probe {spec.probe_uid} failed: byte at"
@@ -504,3 +509,74 @@ def start_board(
     target = BoardTarget(spec, port, report)
     target.ensure_alive()
     return target
+
+
+# -- the registered backend ----------------------------------------------------------
+
+
+class BoardEntry(DeviceEntry):
+    """A physical board behind a debug probe that pyOCD drives."""
+
+    probe_uid: str
+    """The probe's unique id (`pyocd list`), optionally "type:id"."""
+    pyocd_target: str
+    """pyOCD's target type, e.g. "nrf52840" (`pyocd list --targets`)."""
+
+    def spec(self) -> BoardSpec:
+        return BoardSpec(probe_uid=self.probe_uid, target_type=self.pyocd_target,
+                         serial_port=self.serial, baud=self.baud, name=self.id)
+
+
+@lru_cache(maxsize=1)
+def connected_probes() -> frozenset[str]:
+    """Unique ids of the debug probes pyOCD sees now (empty without USB access)."""
+    try:
+        from pyocd.core.helpers import ConnectHelper
+
+        probes = ConnectHelper.get_all_connected_probes(blocking=False, print_wait_message=False)
+    except Exception:  # noqa: BLE001 - no libusb or no permission means no probes
+        return frozenset()
+    return frozenset(p.unique_id for p in probes)
+
+
+def probe_connected(uid: str) -> bool:
+    """The same matching as flashing: an optional "type:" prefix, any case."""
+    want = _bare_uid(uid).lower()
+    return any(p.lower() == want for p in connected_probes())
+
+
+class BoardBackend(Backend):
+    """Real boards, flashed with pyOCD; real hardware comes first for `auto`."""
+
+    kind = "board"
+    auto_rank = 10
+    entry_model = BoardEntry
+
+    def availability(self, entry: DeviceEntry) -> Availability:
+        e = self.own(entry, BoardEntry)
+        if not e.connected:
+            return Availability(False, "marked not connected")
+        if not probe_connected(e.probe_uid):
+            return Availability(False, f"probe {e.probe_uid} not connected")
+        return self.image_availability(e)
+
+    def flash(self, entry: DeviceEntry, image: Path, *, verify: bool = True,
+              progress: Callable[[str], None] | None = None) -> FlashReport:
+        e = self.own(entry, BoardEntry)
+        if progress is not None:
+            progress(f"flashing {image.name} with pyOCD")
+        return flash_image(e.spec(), image, verify=verify)
+
+    def start(self, entry: DeviceEntry, image: Path,
+              progress: Callable[[str], None] | None = None) -> LiveTarget:
+        e = self.own(entry, BoardEntry)
+        if progress is not None:
+            progress(f"flashing {image.name} with pyOCD")
+        return start_board(e.spec(), image)
+
+    def latency_clock(self, entry: DeviceEntry) -> LatencyClock:
+        return LatencyClock("cycle_counter", "the MCU's own cycle counter", None)
+
+    def lock_key(self, entry: DeviceEntry) -> str:
+        # one board can appear under two ids (lab.yaml and a Twister map): lock the probe
+        return f"probe-{_bare_uid(self.own(entry, BoardEntry).probe_uid).lower()}"

@@ -18,15 +18,51 @@ extra_args to have it exit instead).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import BackendError, LiveTarget, require_file
+from .entry import DeviceEntry
 from .process import ProcessTarget
+from .registry import Availability, Backend, LatencyClock
 
 LINK_NAME = "pty"
+
+
+class NativeEntry(DeviceEntry):
+    """The host build: no fields of its own (`image:` may name a prebuilt program)."""
+
+
+class NativeBackend(Backend):
+    """The firmware as a Linux process on a pty: fastest, and the one run under sanitizers."""
+
+    kind = "native"
+    auto_rank = 40
+    entry_model = NativeEntry
+
+    def availability(self, entry: DeviceEntry) -> Availability:
+        if entry.image is not None:
+            return self.image_availability(entry)
+        if shutil.which("cc") is None:
+            return Availability(False, "no host C compiler (cc) to build the image")
+        return Availability(True, "host build on a pty")
+
+    def firmware_image(self, entry: DeviceEntry) -> Path:
+        if entry.image is not None:
+            return super().firmware_image(entry)
+        from hil_service.firmware_build import build_firmware_posix
+
+        return build_firmware_posix()
+
+    def start(self, entry: DeviceEntry, image: Path,
+              progress: Callable[[str], None] | None = None) -> LiveTarget:
+        return start_native(image)
+
+    def latency_clock(self, entry: DeviceEntry) -> LatencyClock:
+        return LatencyClock("host_clock", "host build: the host's monotonic clock", None)
 
 
 def start_native(

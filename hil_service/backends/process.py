@@ -15,13 +15,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from . import BackendError, Closing
+
+T = TypeVar("T")
 
 #: Seconds between SIGTERM and SIGKILL at teardown.
 TERM_GRACE_S = 2.0
@@ -112,6 +116,11 @@ class ProcessTarget(Closing):
     def pid(self) -> int:
         return self._proc.pid
 
+    @property
+    def console_path(self) -> Path:
+        """The child's own output (stdout and stderr), while the target lives."""
+        return self.log_path
+
     def alive(self) -> bool:
         return self._proc.poll() is None
 
@@ -155,3 +164,68 @@ class ProcessTarget(Closing):
     def __repr__(self) -> str:
         state = "alive" if self.alive() else f"exited {self.exit_code()}"
         return f"<{type(self).__name__} {self.name} pid={self.pid} {state} {self.serial_url}>"
+
+
+# -- loopback TCP ports for emulators that serve a socket -------------------------------------
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening_inodes(port: int) -> set[int]:
+    """Socket inodes listening on 127.0.0.1:port or 0.0.0.0:port (IPv4)."""
+    inodes: set[int] = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            addr, hexport = fields[1].split(":")
+            if int(hexport, 16) == port and fields[3] == "0A" and addr in ("0100007F", "00000000"):
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def owns_socket(pid: int, inodes: set[int]) -> bool:
+    """True if process pid holds one of these socket inodes."""
+    wanted = {f"socket:[{i}]" for i in inodes}
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        for fd in fd_dir.iterdir():
+            try:
+                if fd.readlink().as_posix() in wanted:
+                    return True
+            except OSError:
+                continue
+    except OSError:
+        return False
+    return False
+
+
+class PortTaken(Exception):
+    """The emulator could not bind a port we picked (another process won the race); retry."""
+
+
+def start_on_free_ports(name: str, count: int, attempt: Callable[[tuple[int, ...]], T],
+                        attempts: int = 3) -> T:
+    """Run attempt(ports) with `count` distinct free loopback ports until it does not raise PortTaken.
+
+    A free port is only free when picked: an emulator binding it later can
+    lose it to another process. attempt() cleans up after itself before
+    raising PortTaken; anything else it raises ends the start.
+    """
+    for _ in range(attempts):
+        ports: list[int] = []
+        while len(ports) < count:
+            port = free_loopback_port()
+            if port not in ports:
+                ports.append(port)
+        try:
+            return attempt(tuple(ports))
+        except PortTaken:
+            continue
+    what = "a loopback TCP port" if count == 1 else "loopback TCP ports"
+    raise BackendError(f"{name} could not bind {what} in {attempts} attempts")

@@ -7,8 +7,14 @@ Why it is done this way (sources in docs/renode.md):
   `--console`: it wins over `--port` and puts the Monitor on stdio, which
   has no terminal here. Not `--disable-gui`: that spelling is an alias only
   since 1.15. A private config file keeps a user's settings (for example
-  `number-format`) out of what we parse; env TMPDIR=workdir keeps Renode's
-  temp files in the target's folder, which is removed at close.
+  `number-format`) out of what we parse, and its `history-path` keeps the
+  Monitor's command history (by default appended to ~/.config/renode/history)
+  in the work folder; env TMPDIR=workdir keeps Renode's temp files there
+  too. The folder is removed at close.
+- A platform whose description applies an SVD file from a URL prints
+  `Failed to download https://.../X.svd.gz, see log for details.` offline
+  and carries on: the SVD only names registers in Renode's log. So that
+  line is not an error; any other "Failed to download" is.
 - The machine is described by a generated `dut.resc` (`resc_script`), run
   with `include @<workdir>/dut.resc` over the Monitor, followed by `start`.
   Starting from the Monitor rather than inside the script lets us see that
@@ -50,12 +56,29 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import BackendError, Closing, require_binary, require_file
-from .process import ProcessTarget
-from .qemu import _listening_inodes, _owns_socket, free_loopback_port
+from pydantic import model_validator
+
+from . import BackendError, Closing, LiveTarget, require_binary, require_file
+from .entry import DeviceEntry
+from .process import (
+    PortTaken,
+    ProcessTarget,
+    listening_inodes,
+    owns_socket,
+    start_on_free_ports,
+)
+from .registry import Availability, Backend, LatencyClock
+from .renode_models import (
+    WORKAROUNDS_NAME,
+    Workarounds,
+    plan_workarounds,
+    renode_version,
+    write_workarounds,
+)
 
 __all__ = [
     "ERROR_MARKERS",
@@ -66,7 +89,10 @@ __all__ = [
     "RenodeMachine",
     "RenodeMonitor",
     "RenodeTarget",
+    "RenodeBackend",
+    "RenodeEntry",
     "clean_terminal_text",
+    "renode_config",
     "parse_number",
     "renode_path",
     "resc_script",
@@ -103,6 +129,8 @@ class RenodeMachine:
     systick_hz: int | None = None
     """If set: `<nvic> Frequency N`, the SysTick rate Zephyr was built for."""
     nvic: str = "sysbus.nvic"
+    timer_hz: int | None = None
+    """If set: the firmware's cycle counter under Renode is this slow timer, not the core clock."""
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -138,6 +166,8 @@ RENODE_MACHINES: dict[str, RenodeMachine] = {
         uart="sysbus.uart0",
         cycles_hz=64_000_000,
         performance_mips=64,
+        # no DWT in Renode's nrf52840.repl: the firmware falls back to the RTC
+        timer_hz=32_768,
     ),
 }
 # Zephyr's hardware model v2 spelling of the same board.
@@ -177,6 +207,7 @@ def resc_script(
     *,
     quantum_s: float | None = None,
     terminal: str = TERMINAL_NAME,
+    workarounds_script: Path | None = None,
 ) -> str:
     """The Renode script that builds the machine, wires its UART to TCP and loads `elf`.
 
@@ -198,6 +229,10 @@ def resc_script(
         lines.append(f"{machine.nvic} Frequency {machine.systick_hz}")
     if quantum_s is not None:
         lines.append(f'emulation SetGlobalQuantum "{_decimal(quantum_s)}"')
+    if workarounds_script is not None:
+        # written by the launcher once Renode's version is known (renode_models):
+        # corrected peripheral models replace broken stock ones before the UART is wired
+        lines.append(f"include {renode_path(workarounds_script)}")
     lines += [
         f'emulation CreateServerSocketTerminal {uart_port} "{terminal}" false',
         f"connector Connect {machine.uart} {terminal}",
@@ -291,9 +326,16 @@ class RenodeCommandError(BackendError):
         self.reply = reply
 
 
+#: Lines with an error marker that are not errors: the offline SVD download
+#: of a platform description (Renode goes on; the SVD only names registers).
+HARMLESS_LINES = (re.compile(r"Failed to download \S+\.svd(?:\.gz)?\b", re.IGNORECASE),)
+
+
 def _error_line(reply: str) -> str | None:
     for line in reply.splitlines():
-        if any(marker in line for marker in ERROR_MARKERS):
+        if any(marker in line for marker in ERROR_MARKERS) and not any(
+            h.search(line) for h in HARMLESS_LINES
+        ):
             return line.strip()
     return None
 
@@ -324,6 +366,8 @@ class RenodeMonitor(Closing):
         self.name = name
         self.prompt = ""
         self.last_reply = ""
+        #: What Renode printed before its first prompt ("Renode, version X.Y.Z.B (...)").
+        self.banner = ""
         self._sock = sock
         self._telnet = _TelnetFilter()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -345,7 +389,8 @@ class RenodeMonitor(Closing):
         monitor = cls(sock, name)
         try:
             monitor._send(_HANDSHAKE)
-            monitor._read_until_prompt(time.monotonic() + timeout, "its first prompt", timeout)
+            monitor.banner = monitor._read_until_prompt(
+                time.monotonic() + timeout, "its first prompt", timeout)
         except BaseException:
             monitor.close()
             raise
@@ -501,8 +546,11 @@ class RenodeTarget(Closing):
         monitor_port: int,
         uart_port: int,
         quit_timeout: float = QUIT_TIMEOUT_S,
+        workarounds: Workarounds | None = None,
     ) -> None:
         self.process = process
+        #: Renode's version and the corrected models swapped in (renode_models).
+        self.workarounds = workarounds or Workarounds(None, ())
         self.monitor = monitor
         self.machine = machine
         self.monitor_port = monitor_port
@@ -534,6 +582,11 @@ class RenodeTarget(Closing):
 
     def log_tail(self, lines: int = 20) -> str:
         return self.process.log_tail(lines)
+
+    @property
+    def console_path(self) -> Path:
+        """Renode's own output (its log), while the target lives."""
+        return self.process.console_path
 
     def execute(self, command: str, timeout: float = 30.0) -> str:
         """One Monitor command; a dead Renode is reported with its exit code and log."""
@@ -578,6 +631,14 @@ class RenodeTarget(Closing):
             finally:
                 self.process.close()
 
+    @property
+    def run_notes(self) -> dict[str, object]:
+        """What run.json records about this target: Renode's version, workarounds, timer."""
+        notes = self.workarounds.to_json()
+        if self.machine.timer_hz is not None:
+            notes["timer_hz"] = self.machine.timer_hz
+        return notes
+
     def __repr__(self) -> str:
         state = "alive" if self.alive() else f"exited {self.exit_code()}"
         return (f"<{type(self).__name__} {self.machine.name} pid={self.pid} {state} "
@@ -603,11 +664,12 @@ def _group_pids(pgid: int) -> list[int]:
 
 
 def _group_owns_socket(pgid: int, inodes: set[int]) -> bool:
-    return any(_owns_socket(pid, inodes) for pid in _group_pids(pgid))
+    return any(owns_socket(pid, inodes) for pid in _group_pids(pgid))
 
 
-class _PortTaken(Exception):
-    """Renode could not bind a port we picked (lost the race); retry with fresh ones."""
+def renode_config(workdir: Path) -> str:
+    """The private Renode config (Nini INI): the Monitor's history stays in workdir."""
+    return f"[general]\nhistory-path = {workdir / 'history'}\n"
 
 
 def _bind_failed(text: str) -> bool:
@@ -645,17 +707,17 @@ class RenodeLauncher:
     def start(self, elf: Path) -> RenodeTarget:
         elf = require_file(elf)
         renode = require_binary(self.binary, "install Renode >= 1.14 (https://renode.io)")
-        for _ in range(self.bind_attempts):
-            monitor_port = free_loopback_port()
-            uart_port = free_loopback_port()
-            while uart_port == monitor_port:
-                uart_port = free_loopback_port()
+
+        def attempt(ports: tuple[int, ...]) -> RenodeTarget:
+            monitor_port, uart_port = ports
             workdir = Path(tempfile.mkdtemp(prefix="hil-renode-"))
             try:
                 script = workdir / SCRIPT_NAME
                 script.write_text(
-                    resc_script(self.machine, elf, uart_port, quantum_s=self.quantum_s)
+                    resc_script(self.machine, elf, uart_port, quantum_s=self.quantum_s,
+                                workarounds_script=workdir / WORKAROUNDS_NAME)
                 )
+                (workdir / CONFIG_NAME).write_text(renode_config(workdir))
             except BaseException:
                 shutil.rmtree(workdir, ignore_errors=True)
                 raise
@@ -667,19 +729,13 @@ class RenodeLauncher:
                 self._wait_listening(process, monitor_port, "Monitor")
                 monitor = self._connect(process, monitor_port)
                 return self.attach(process, monitor, script, uart_port, monitor_port)
-            except _PortTaken:
-                if monitor is not None:
-                    monitor.close()
-                process.close()
-                continue
             except BaseException:
                 if monitor is not None:
                     monitor.close()
                 process.close()
                 raise
-        raise BackendError(
-            f"{self.binary} could not bind loopback TCP ports in {self.bind_attempts} attempts"
-        )
+
+        return start_on_free_ports(self.binary, 2, attempt, self.bind_attempts)
 
     def attach(
         self,
@@ -693,13 +749,16 @@ class RenodeLauncher:
 
         On failure the caller still owns process and monitor.
         """
+        # Fixes for this Renode version's broken models, in the file dut.resc includes.
+        workarounds = plan_workarounds(self.machine.name, renode_version(monitor.banner))
+        write_workarounds(workarounds, script.parent)
         commands = [f"include {renode_path(script)}"] + (["start"] if self.autostart else [])
         for command in commands:
             try:
                 monitor.execute(command, self.command_timeout)
             except RenodeCommandError as exc:
                 if _bind_failed(exc.reply):
-                    raise _PortTaken from exc
+                    raise PortTaken from exc
                 raise BackendError(
                     f"{exc}\nlast lines of the {self.binary} log:\n{process.log_tail()}"
                 ) from exc
@@ -709,6 +768,7 @@ class RenodeLauncher:
                 raise
         self._wait_listening(process, uart_port, "UART socket")
         return RenodeTarget(process, monitor, self.machine, monitor_port, uart_port,
+                            workarounds=workarounds,
                             quit_timeout=self.quit_timeout)
 
     def _connect(self, process: ProcessTarget, port: int) -> RenodeMonitor:
@@ -723,12 +783,12 @@ class RenodeLauncher:
     def _wait_listening(self, process: ProcessTarget, port: int, what: str) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            inodes = _listening_inodes(port)
+            inodes = listening_inodes(port)
             if inodes and _group_owns_socket(process.pid, inodes):
                 return
             if not process.alive():
                 if _bind_failed(process.log_tail(50)):
-                    raise _PortTaken
+                    raise PortTaken
                 message = process.death_message(f"before its {what} listened on port {port}")
                 raise BackendError(message)
             time.sleep(0.01)
@@ -753,3 +813,53 @@ def start_renode(elf: Path, board: str | RenodeMachine) -> RenodeTarget:
                 f"no Renode machine for board {board!r}; known boards: {', '.join(RENODE_MACHINES)}"
             ) from None
     return RenodeLauncher(machine).start(elf)
+
+
+# --- the registered backend ----------------------------------------------------------------
+
+
+class RenodeEntry(DeviceEntry):
+    """A Renode machine running a Zephyr image; `machine` defaults to the board's name."""
+
+    machine: str | None = None
+
+    @model_validator(mode="after")
+    def _known_machine(self) -> RenodeEntry:
+        if self.machine_key() not in RENODE_MACHINES:
+            raise ValueError(f"no Renode machine {self.machine_key()!r}; known: "
+                             f"{', '.join(RENODE_MACHINES)}")
+        return self
+
+    def machine_key(self) -> str:
+        return self.machine or self.board
+
+
+class RenodeBackend(Backend):
+    """Renode: boards nobody has on the desk, with the guest's instruction count."""
+
+    kind = "renode"
+    auto_rank = 20
+    entry_model = RenodeEntry
+
+    def availability(self, entry: DeviceEntry) -> Availability:
+        self.own(entry, RenodeEntry)
+        if shutil.which(RENODE_BINARY) is None:
+            return Availability(False, "renode not on PATH")
+        return self.image_availability(entry)
+
+    def start(self, entry: DeviceEntry, image: Path,
+              progress: Callable[[str], None] | None = None) -> LiveTarget:
+        target = start_renode(image, self.own(entry, RenodeEntry).machine_key())
+        if progress is not None:
+            for line in target.workarounds.lines():
+                progress(f"workaround: {line}")
+        return target
+
+    def latency_clock(self, entry: DeviceEntry) -> LatencyClock:
+        machine = RENODE_MACHINES[self.own(entry, RenodeEntry).machine_key()]
+        note = "Renode virtual time from its instruction count at the CPU's PerformanceInMips"
+        if machine.timer_hz is not None:
+            note += (f"; no cycle counter in Renode's {machine.name} (no DWT): the firmware "
+                     f"times with the {machine.timer_hz} Hz RTC, {1e6 / machine.timer_hz:.1f} us "
+                     f"per tick, so step latencies are coarse")
+        return LatencyClock("renode_virtual", note, None)

@@ -8,13 +8,12 @@ from hil_service.reference.blob import BlobError, read_blob, write_blob
 from hil_service.reference.mlp import (
     Arch,
     Mlp,
-    ScoreKind,
     StepOutcome,
     StepResult,
     Strategy,
     TrainParams,
 )
-from hil_service.reference.uncertainty import score, selects, top2
+from hil_service.reference.uncertainty import ScoreKind, score, selects, top2
 
 __all__ = [
     "Arch",

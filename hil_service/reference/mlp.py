@@ -2,22 +2,27 @@
 
 Two summation modes:
 - exact=True repeats the core's order of float32 additions (index order, no
-  FMA), so C and twin agree to the last few ulps that expf/logf may differ by;
-  the golden tests use it.
+  FMA) and its exp (fastmath.exp, bit for bit), so C and twin agree to the
+  last ulp that logf (the reported loss only) may differ by; the golden tests
+  use it.
 - exact=False uses BLAS matrix products: same math, faster, with rounding
   differences of order 1e-7 relative; pretraining uses it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
 
+from hil_service import wire_gen
+from hil_service.reference import fastmath
 from hil_service.reference.blob import param_count, read_blob, write_blob
 from hil_service.reference.rng import XorShift32
 from hil_service.reference.uncertainty import ScoreKind, score, selects
+from hil_service.wire_schema import check_train_params
 
 F32 = np.float32
 MAX_LAYERS = 4
@@ -82,16 +87,9 @@ class TrainParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", Strategy(self.strategy))
         object.__setattr__(self, "select_score", ScoreKind(self.select_score))
-        floats = (self.learning_rate, self.momentum, self.s_min, self.s_max, self.zeta,
-                  self.gate_threshold, self.select_threshold)
-        if not all(np.isfinite(floats)):
-            raise ValueError("training parameters must be finite")
-        if not self.learning_rate > 0 or not 0 <= self.momentum < 1:
-            raise ValueError("learning_rate must be > 0 and momentum in [0, 1)")
-        if not 0 <= self.s_min <= self.s_max <= 1 or not 0 < self.zeta <= 1:
-            raise ValueError("TinyProp needs 0 <= s_min <= s_max <= 1 and 0 < zeta <= 1")
-        if not 0 <= self.gate_threshold <= 1 or not 0 <= self.select_threshold <= 1:
-            raise ValueError("gate_threshold and select_threshold must be in [0, 1]")
+        # the device's ranges, from the wire table (ParamRangeError is a ValueError)
+        check_train_params(wire_gen.PARAMS, wire_gen.CONSTRAINTS,
+                           {name: getattr(self, name) for name in wire_gen.PARAMS})
 
 
 @dataclass
@@ -124,7 +122,7 @@ class Mlp:
         self.exact = exact
         self.layers = [
             _Layer(np.zeros((n_out, n_in), F32), np.zeros(n_out, F32))
-            for n_in, n_out in zip(arch.sizes[:-1], arch.sizes[1:])
+            for n_in, n_out in zip(arch.sizes[:-1], arch.sizes[1:], strict=True)
         ]
         self._reset_training_state()
 
@@ -173,6 +171,34 @@ class Mlp:
         twin.set_params(self.get_params())
         return twin
 
+    def grow(self, to: Arch, seed: int) -> Mlp:
+        """Function-preserving growth to `to`, as odl_model_grow() does it (odl_grow.h):
+        new hidden neurons get He-uniform incoming weights from the xorshift32 stream
+        of seed (layer by layer, new rows row-major) and zero outgoing weights; new
+        classes get zero weights and bias. Momentum and TinyProp state restart."""
+        old = self.arch
+        if to.n_layers != old.n_layers or to.sizes[0] != old.sizes[0]:
+            raise ValueError(f"cannot grow {old} to {to}: depth and inputs must stay")
+        if any(n < o for n, o in zip(to.sizes, old.sizes, strict=True)):
+            raise ValueError(f"cannot grow {old} to {to}: a layer would shrink")
+        rng = XorShift32(seed)
+        layers = []
+        for i, ly in enumerate(self.layers):
+            n_in, n_out = to.sizes[i], to.sizes[i + 1]
+            o_out, o_in = ly.w.shape
+            w = np.zeros((n_out, n_in), F32)
+            b = np.zeros(n_out, F32)
+            w[:o_out, :o_in] = ly.w
+            b[:o_out] = ly.b
+            if i + 1 < len(self.layers) and n_out > o_out:
+                limit = np.sqrt(F32(6.0) / F32(n_in), dtype=F32)
+                u = rng.uniform((n_out - o_out) * n_in)
+                w[o_out:] = ((F32(2.0) * u - F32(1.0)) * limit).reshape(n_out - o_out, n_in)
+            layers.append(_Layer(w, b))
+        self.arch, self.layers = to, layers
+        self._reset_training_state()
+        return self
+
     def _reset_training_state(self) -> None:
         momentum = self.params is not None and self.params.momentum > 0
         for ly in self.layers:
@@ -183,11 +209,13 @@ class Mlp:
     # -- forward ---------------------------------------------------------
     def _dense(self, ly: _Layer, a: np.ndarray) -> np.ndarray:
         if not self.exact:
-            return (ly.w @ a).astype(F32) + ly.b
+            fast: np.ndarray = (ly.w @ a).astype(F32) + ly.b
+            return fast
         acc = np.zeros(ly.w.shape[0], F32)
         for j in range(ly.w.shape[1]):
             acc += ly.w[:, j] * a[j]
-        return acc + ly.b
+        z: np.ndarray = acc + ly.b
+        return z
 
     def _forward(self, x: np.ndarray) -> list[np.ndarray]:
         """Activations: [x, hidden..., probabilities]."""
@@ -198,7 +226,9 @@ class Mlp:
                 z = np.where(z < 0, F32(0.0), z).astype(F32)
             acts.append(z)
         z = acts[-1]
-        e = np.exp(z - z.max()).astype(F32)
+        # exact: the core's own exp, bit for bit; otherwise numpy's, so base models
+        # pretrained here do not move with the device's exp approximation
+        e = fastmath.exp(z - z.max()) if self.exact else np.exp(z - z.max()).astype(F32)
         acts[-1] = e / np.cumsum(e, dtype=F32)[-1]
         return acts
 
@@ -213,11 +243,29 @@ class Mlp:
             if i + 1 < len(self.layers):
                 a = np.maximum(a, F32(0.0))
         a = a - a.max(axis=1, keepdims=True)
-        e = np.exp(a)
-        return (e / e.sum(axis=1, keepdims=True)).astype(F32)
+        e = fastmath.exp(a) if self.exact else np.exp(a)
+        probs: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(F32)
+        return probs
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.argmax(self.predict_proba(x), axis=-1)
+        """Predicted classes: argmax of the logits, as odl_model_predict() without
+        probabilities does (no softmax, so rounding in exp cannot merge two classes)."""
+        x = _check_input(x, self.arch.sizes[0])
+        if x.ndim == 1 and self.exact:
+            a = x
+            for i, ly in enumerate(self.layers):
+                a = self._dense(ly, a)
+                if i + 1 < len(self.layers):
+                    a = np.where(a < 0, F32(0.0), a).astype(F32)
+            one: np.ndarray = np.argmax(a, axis=-1)
+            return one
+        a = x
+        for i, ly in enumerate(self.layers):
+            a = (a @ ly.w.T).astype(F32) + ly.b
+            if i + 1 < len(self.layers):
+                a = np.maximum(a, F32(0.0))
+        classes: np.ndarray = np.argmax(a, axis=-1)
+        return classes
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(self.predict(x) == np.asarray(y)))
@@ -243,11 +291,12 @@ class Mlp:
         sc = score(probs, p.select_score) if p.select_score != ScoreKind.NONE else F32(0.0)
         empty = tuple(np.zeros(0, np.int64) for _ in self.layers)
 
-        def result(outcome: StepOutcome, k=(0,) * n_layers, sel=empty, macs_bwd=0) -> StepResult:
+        def result(outcome: StepOutcome, k: Sequence[int] = (0,) * n_layers,
+                   sel: tuple[np.ndarray, ...] = empty, macs_bwd: int = 0) -> StepResult:
             return StepResult(outcome, predicted, loss, float(error), float(sc), tuple(k), sel,
                               macs_fwd, macs_bwd, macs_full)
 
-        if p.select_score != ScoreKind.NONE and not selects(p.select_score, sc, p.select_threshold):
+        if p.select_score != ScoreKind.NONE and not selects(p.select_score, float(sc), p.select_threshold):
             return result(StepOutcome.NOT_SELECTED)
         if error < F32(p.gate_threshold):
             return result(StepOutcome.SKIPPED)
@@ -259,19 +308,19 @@ class Mlp:
         sels: list[np.ndarray] = list(empty)
         macs_bwd = 0
         lr, mom = F32(p.learning_rate), F32(p.momentum)
-        for l in range(n_layers - 1, lowest - 1, -1):
-            ly = self.layers[l]
-            a_in = acts[l]
+        for li in range(n_layers - 1, lowest - 1, -1):
+            ly = self.layers[li]
+            a_in = acts[li]
             n_out, n_in = ly.w.shape
             if p.strategy == Strategy.TINYPROP:
-                k = self._tinyprop_k(ly, delta, n_layers - 1 - l)
+                k = self._tinyprop_k(ly, delta, n_layers - 1 - li)
                 rows = np.argsort(-np.abs(delta), kind="stable")[:k]
             else:
                 k, rows = n_out, np.arange(n_out)
-            ks[l], sels[l] = k, rows
+            ks[li], sels[li] = k, rows
             macs_bwd += k * n_in
             down = None
-            if l > lowest:
+            if li > lowest:
                 if self.exact:
                     down = np.zeros(n_in, F32)
                     for r in rows:
@@ -282,6 +331,7 @@ class Mlp:
                 macs_bwd += k * n_in
             d_rows = delta[rows]
             if ly.vw is not None:
+                assert ly.vb is not None  # allocated together
                 ly.vw[rows] = mom * ly.vw[rows] + d_rows[:, None] * a_in[None, :]
                 ly.w[rows] -= lr * ly.vw[rows]
                 ly.vb[...] = mom * ly.vb + delta
@@ -307,10 +357,10 @@ class Mlp:
         ratio = F32(F32(s_min + frac) * damp)
         n_out = ly.w.shape[0]
         k = int(F32(F32(n_out) * ratio))
-        return min(max(k, 1), n_out)
+        return int(min(max(k, 1), n_out))
 
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int, shuffle_seed: int = 0,
-            callback=None) -> Mlp:
+            callback: Callable[[int, Mlp], object] | None = None) -> Mlp:
         """Online SGD over (x, y) for some epochs, shuffled reproducibly each epoch."""
         x = _check_input(x, self.arch.sizes[0])
         y = np.asarray(y)

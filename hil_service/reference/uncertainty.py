@@ -59,13 +59,13 @@ def batch_scores(probs: np.ndarray, kind: ScoreKind) -> np.ndarray:
     if kind == ScoreKind.NONE:
         return np.zeros(len(probs), dtype=np.float32)
     if kind == ScoreKind.LEAST_CONFIDENCE:
-        return 1.0 - p1
+        return np.asarray(1.0 - p1, dtype=np.float32)
     if kind == ScoreKind.MARGIN:
-        return p1 - p2
+        return np.asarray(p1 - p2, dtype=np.float32)
     if kind == ScoreKind.RATIO:
         return np.where(p1 > 0, p2 / np.where(p1 > 0, p1, 1), 1.0).astype(np.float32)
     if kind == ScoreKind.ENTROPY:
         safe = np.where(probs > 0, probs, 1.0)
         h = -(probs * np.log(safe)).sum(axis=1)
-        return (h / np.log(probs.shape[1])).astype(np.float32)
+        return np.asarray(h / np.log(probs.shape[1]), dtype=np.float32)
     raise ValueError(f"unknown score kind {kind!r}")

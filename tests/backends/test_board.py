@@ -436,3 +436,31 @@ def test_module_does_not_import_pyocd_at_import_time() -> None:
     """pyOCD is imported where it is used, so hil_service.backends.board loads without it."""
     assert "ConnectHelper" not in vars(board_backend)
     assert "FileProgrammer" not in vars(board_backend)
+
+
+def test_hil_flash_brings_a_board_up_through_bringup(
+    fake: FakeBoard, fw_elf: Path, native: LiveTarget, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`hil flash` locks the probe, flashes (pyOCD faked), then HELLO and the build-id check;
+    --no-verify only flashes (the Flasher capability), reading nothing back."""
+    from hil_service.cli import main
+
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"devices:\n  - id: nrf-01\n    backend: board\n    board: nrf52840dk/nrf52840\n"
+                   f"    pyocd_target: nrf52840\n    probe_uid: \"{UID}\"\n"
+                   f"    serial: {native.serial_url}\n    image: {fw_elf}\n")
+    assert main(["flash", "nrf-01", "--inventory", str(lab)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith(f"nrf-01: flashed {fw_elf} onto nrf52840 via probe {UID}: ")
+    assert "verified by read-back" in lines[0]
+    assert lines[-1].startswith(f"nrf-01: {fw_elf.name} boots on board: firmware ")
+    assert "nrf-01: flashing odl_fw.elf with pyOCD" in err
+    assert "read_memory_block8" in fake.names()
+
+    fake.calls.clear()
+    assert main(["flash", "nrf-01", "--inventory", str(lab), "--no-verify"]) == 0
+    out, _ = capsys.readouterr()
+    assert "not verified" in out.splitlines()[0] and "boots on" not in out
+    assert "read_memory_block8" not in fake.names() and "program" in fake.names()

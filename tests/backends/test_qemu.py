@@ -7,16 +7,24 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from hil_service.backends import BackendError, LiveTarget, open_serial
-from hil_service.backends import qemu as qemu_backend
-from hil_service.backends.qemu import instructions_from_ticks, start_qemu
+from hil_service.backends import BackendError, LiveTarget, open_serial, process
+from hil_service.backends.qemu import (
+    ICOUNT_SHIFT,
+    LM3S6965_SYSCLK_HZ,
+    QemuBackend,
+    QemuEntry,
+    instructions_from_ticks,
+    start_qemu,
+)
 
 from .helpers import BURST, gone, payload
+
 
 def _marker(target: LiveTarget) -> str:
     """The -serial option names the target's unique port."""
@@ -107,8 +115,8 @@ def test_port_taken_before_qemu_binds_is_retried(
     squatter.listen()
     taken = squatter.getsockname()[1]
     picks = iter([taken])
-    real_pick = qemu_backend.free_loopback_port
-    monkeypatch.setattr(qemu_backend, "free_loopback_port", lambda: next(picks, None) or real_pick())
+    real_pick = process.free_loopback_port
+    monkeypatch.setattr(process, "free_loopback_port", lambda: next(picks, None) or real_pick())
     try:
         with start_qemu(mps2_echo_elf) as target:
             assert not target.serial_url.endswith(f":{taken}")
@@ -124,3 +132,33 @@ def test_instructions_from_ticks() -> None:
     assert instructions_from_ticks(3_200_000, 6) == 2_000_000
     assert instructions_from_ticks(50_000, 0) == 2_000_000
     assert instructions_from_ticks(12_800_000, 8) == 2_000_000
+    # lm3s6965evb: QEMU's 12.5 MHz system clock, 80 ns a tick
+    assert instructions_from_ticks(1_600_000, 6, 12_500_000) == 2_000_000
+
+
+def test_lm3s6965evb_systick_runs_at_12_5_mhz_under_icount(tmp_path: Path) -> None:
+    """Zephyr's qemu_cortex_m3 says 12 MHz; QEMU's lm3s6965evb SysTick ticks every 80 ns.
+
+    A 2 000 000-instruction loop (tests/backends/lm3s6965/ticks.c), booted as an
+    inventory `image:` through the qemu backend, counts its own SysTick ticks.
+    """
+    src = Path(__file__).parent / "lm3s6965"
+    elf = tmp_path / "ticks.elf"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-O1", "-nostdlib",
+                    "-ffreestanding", "-Wall", "-Werror", "-T", str(src / "ticks.ld"),
+                    str(src / "ticks.c"), "-o", str(elf)], check=True)
+    entry = QemuEntry(id="m3", backend="qemu", board="qemu_cortex_m3", machine="lm3s6965evb",
+                      image=str(elf))
+    backend = QemuBackend()
+    assert backend.firmware_image(entry) == elf
+    with backend.start(entry, elf) as target:
+        port = open_serial(target.serial_url, timeout=10)
+        line = port.readline()
+        port.close()
+    ticks = int(line)
+    # 2^6 ns per instruction, 80 ns per tick: 1 600 000 ticks (+-2 for the reads around the loop)
+    assert abs(ticks - 1_600_000) <= 4, ticks
+    assert abs(instructions_from_ticks(ticks, ICOUNT_SHIFT, LM3S6965_SYSCLK_HZ) - 2_000_000) <= 5
+    clock = backend.latency_clock(entry)
+    assert clock.instructions_per_cycle is not None
+    assert abs(ticks * clock.instructions_per_cycle - 2_000_000) <= 5

@@ -28,9 +28,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hil_service.backends import BackendError, LiveTarget, open_serial
-from hil_service.backends import renode as renode_backend
-from hil_service.backends.process import ProcessTarget
-from hil_service.backends.qemu import free_loopback_port
+from hil_service.backends.capabilities import ConsoleLog, InstructionCounter
+from hil_service.backends.process import PortTaken, ProcessTarget, free_loopback_port
 from hil_service.backends.renode import (
     RENODE_MACHINES,
     RenodeCommandError,
@@ -403,6 +402,44 @@ def test_monitor_error_markers(fake_monitor: Callable[..., FakeMonitor], text: s
             monitor.execute("cmd", timeout=5)
 
 
+#: Renode 1.15.3 offline, while `include`-ing a script whose platform applies an SVD by URL.
+SVD_OFFLINE = ("Failed to download https://dl.antmicro.com/projects/renode/svd/STM32F40x.svd.gz, "
+               "see log for details.")
+
+
+def test_monitor_offline_svd_download_is_not_an_error(
+    fake_monitor: Callable[..., FakeMonitor],
+) -> None:
+    fake = fake_monitor(replies={"include @/w/dut.resc": renode_error(SVD_OFFLINE),
+                                 "sysbus LoadELF @http://x/zephyr.elf": renode_error(
+                                     "Failed to download http://x/zephyr.elf, see log for details.")})
+    with RenodeMonitor.connect(fake.port, timeout=5) as monitor:
+        assert monitor.execute("include @/w/dut.resc", timeout=5) == SVD_OFFLINE
+        # any other failed download still is one
+        with pytest.raises(RenodeCommandError, match="Failed to download http://x/zephyr.elf"):
+            monitor.execute("sysbus LoadELF @http://x/zephyr.elf", timeout=5)
+
+
+def test_attach_goes_on_after_an_offline_svd_download(
+    fake_monitor: Callable[..., FakeMonitor], tmp_path: Path
+) -> None:
+    uart_port = free_loopback_port()
+    process = _uart_process(tmp_path, uart_port)
+    include = f"include @{process.workdir}/dut.resc"
+    fake = fake_monitor(replies={include: renode_error(SVD_OFFLINE)})
+    fake.on_quit = lambda: os.kill(process.pid, signal.SIGTERM)
+    monitor = RenodeMonitor.connect(fake.port, timeout=5)
+    launcher = RenodeLauncher(STM32, start_timeout=10, command_timeout=5, quit_timeout=5)
+    target = launcher.attach(process, monitor, process.workdir / "dut.resc", uart_port, fake.port)
+    try:
+        assert fake.commands == [include, "start"]
+        assert target.alive()
+        assert isinstance(target, InstructionCounter) and isinstance(target, ConsoleLog)
+        assert target.executed_instructions() == 1_000_000
+    finally:
+        target.close()
+
+
 def test_monitor_connection_lost(fake_monitor: Callable[..., FakeMonitor]) -> None:
     fake = fake_monitor()
     with RenodeMonitor.connect(fake.port, timeout=5) as monitor:
@@ -565,7 +602,7 @@ def test_attach_spots_a_taken_uart_port(
         "Address already in use")})
     monitor = RenodeMonitor.connect(fake.port, timeout=5)
     try:
-        with pytest.raises(renode_backend._PortTaken):
+        with pytest.raises(PortTaken):
             RenodeLauncher(STM32).attach(process, monitor, process.workdir / "dut.resc", uart_port)
     finally:
         monitor.close()
@@ -620,7 +657,7 @@ RECORDING_RENODE = """
     from pathlib import Path
     config = Path(sys.argv[sys.argv.index("--config") + 1])
     record = {"argv": sys.argv[1:], "tmpdir": os.environ.get("TMPDIR"), "cwd": os.getcwd(),
-              "script": (config.parent / "dut.resc").read_text()}
+              "script": (config.parent / "dut.resc").read_text(), "config": config.read_text()}
     with open(os.environ["HIL_TEST_RECORD"], "a") as f:
         f.write(json.dumps(record) + "\\n")
     print("boom: no platform", flush=True)
@@ -649,6 +686,8 @@ def test_start_runs_renode_headless_with_private_tmpdir(
     assert argv[:3] == ["--disable-xwt", "--plain", "--port"] and argv[3].isdigit()
     assert argv[4:] == ["--config", str(workdir / "renode.config")]
     assert f"sysbus LoadELF {renode_path(elf)}" in run["script"].splitlines()
+    # the Monitor's history goes to the work folder, not ~/.config/renode/history
+    assert run["config"].splitlines() == ["[general]", f"history-path = {workdir / 'history'}"]
     assert not workdir.exists()  # removed with the failed target
 
 

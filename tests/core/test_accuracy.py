@@ -23,7 +23,7 @@ def test_tinyprop_matches_full_backprop_at_a_third_of_the_backward_cost(core, fu
     assert tiny.accuracy >= full.accuracy - 0.02
     assert tiny.backward_share <= 0.35
     # adaptive, not a fixed sparsity: the mean k per layer lies strictly inside 1..n
-    assert all(1.0 <= k < n for k, n in zip(tiny.k_mean, (32, 10)))
+    assert all(1.0 <= k < n for k, n in zip(tiny.k_mean, (32, 10), strict=False))
 
 
 def test_last_layer_adaptation_recovers_a_shifted_sensor(core):

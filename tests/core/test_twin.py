@@ -75,7 +75,7 @@ def test_fast_and_exact_modes_train_alike(digits):
     p = TrainParams(Strategy.TINYPROP, learning_rate=0.05)
     fast = Mlp(Arch((64, 32, 10)), p).init_weights(3)
     exact = Mlp(Arch((64, 32, 10)), p, exact=True).init_weights(3)
-    for x, y in zip(digits.x[:100], digits.y[:100]):
+    for x, y in zip(digits.x[:100], digits.y[:100], strict=False):
         fast.train_step(x, int(y))
         exact.train_step(x, int(y))
     np.testing.assert_allclose(fast.get_params(), exact.get_params(), rtol=1e-4, atol=1e-5)
@@ -90,7 +90,7 @@ def test_digits_are_the_real_bundled_set(digits):
 def test_scenario_splits_are_disjoint_stratified_and_shifted(digits):
     sc = datasets.scenario(digits, base=0.5, stream=0.25, test=0.25, seed=1, shift="sensor_offset")
     assert len(sc.x_base) + len(sc.x_stream) + len(sc.x_test) == 1797
-    keys = lambda xs: {x.tobytes() for x in xs}  # noqa: E731
+    keys = lambda xs: {x.tobytes() for x in xs}
     assert not keys(sc.x_base) & keys(sc.x_test_base_domain)
     assert sc.x_test.min() >= 0.35 - 1e-6  # the sensor's dark-current offset
     np.testing.assert_allclose(sc.x_test, 0.45 * sc.x_test_base_domain + 0.35, atol=1e-6)

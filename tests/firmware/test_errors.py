@@ -154,7 +154,7 @@ def test_line_noise_loses_nothing_and_applies_nothing_twice(dut, scenario, base_
     assert m.seen == 160, (m.seen, dev.link.stats)
     assert summary.trained + 8 * summary.lost_replies >= 160
     twin = Mlp.from_blob(base_model.to_blob(), PARAMS, exact=True)
-    for xi, yi in zip(x, y):
+    for xi, yi in zip(x, y, strict=False):
         twin.train_step(xi, int(yi))
     np.testing.assert_allclose(Mlp.from_blob(dev.read_weights()).get_params(), twin.get_params(),
                                rtol=1e-5, atol=1e-5)

@@ -49,10 +49,10 @@ def test_step_cycles_sum_to_the_metrics_cycle_sums(dut, scenario, base_model, pa
         # samples not trained carry their forward pass alone; which ones they
         # are comes from the twin, as the device's outcomes match it
         twin = Mlp.from_blob(base_model.to_blob(), params, exact=True)
-        outcomes = [twin.train_step(xi, int(yi)).outcome for xi, yi in zip(x, y)]
+        outcomes = [twin.train_step(xi, int(yi)).outcome for xi, yi in zip(x, y, strict=False)]
         assert 0 < summary.trained < N
-        idle = [c for c, o in zip(summary.step_cycles, outcomes) if o != StepOutcome.TRAINED]
-        busy = [c for c, o in zip(summary.step_cycles, outcomes) if o == StepOutcome.TRAINED]
+        idle = [c for c, o in zip(summary.step_cycles, outcomes, strict=False) if o != StepOutcome.TRAINED]
+        busy = [c for c, o in zip(summary.step_cycles, outcomes, strict=False) if o == StepOutcome.TRAINED]
         assert len(busy) == summary.trained
         assert sum(idle) + sum(busy) == sum(summary.step_cycles)
         if dut.name != "native":

@@ -15,7 +15,7 @@ import pytest
 from hil_service import base_models
 from hil_service.locks import DeviceBusy, DeviceLock
 from hil_service.plan import load_plan
-from hil_service.results import RunJournal, load_run
+from hil_service.results import RunFileError, RunJournal, load_run
 
 from .conftest import PASSING_RUN, small_plan
 
@@ -84,8 +84,10 @@ def test_journal_status_rules(tmp_path: Path) -> None:
 
 def test_load_run_errors(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text('{"schema": 1, "runs": [')
-    with pytest.raises(ValueError, match="run.json is not valid JSON"):
+    with pytest.raises(RunFileError, match="run.json is not valid JSON"):
         load_run(tmp_path)
+    with pytest.raises(RunFileError, match="run.json does not exist: not a run directory"):
+        load_run(tmp_path / "nowhere")
 
 
 def test_base_model_cached_by_recipe(tmp_path: Path) -> None:

@@ -14,15 +14,15 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from hil_service import duts
-from hil_service.backends.qemu import instructions_from_ticks
+from hil_service.backends import board as board_backend
+from hil_service.backends.qemu import ICOUNT_SHIFT, instructions_from_ticks
 from hil_service.image import inspect_image
 from hil_service.inventory import load_inventory
 from hil_service.locks import DeviceLock
 from hil_service.plan import load_plan
 from hil_service.runner import run_plan
 
-from .conftest import FAILING_RUN, PASSING_RUN, small_plan
+from .conftest import PASSING_RUN, small_plan
 
 
 class Recorder:
@@ -88,7 +88,7 @@ def test_run_records_everything(tmp_path: Path, dut: str) -> None:
         assert data["devices"][dut]["latency"]["source"] == "icount"
         p95 = tp_run["metrics"]["train_step_cycles_p95"]
         assert tp_run["metrics"]["train_step_instructions_p95"] == pytest.approx(
-            instructions_from_ticks(int(p95), duts.QEMU_ICOUNT_SHIFT))
+            instructions_from_ticks(int(p95), ICOUNT_SHIFT))
     else:
         assert tp_run["metrics"]["train_step_instructions_p95"] is None
 
@@ -199,8 +199,8 @@ def test_board_through_fake_pyocd(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     uid = "0240000034544e45001c00088e2c0000e7d1"
     board = FakeBoard([FakeProbe(uid)])
     board.install(monkeypatch)
-    duts.connected_probes.cache_clear()
-    monkeypatch.setattr(duts, "connected_probes", duts.connected_probes.__wrapped__)
+    board_backend.connected_probes.cache_clear()
+    monkeypatch.setattr(board_backend, "connected_probes", board_backend.connected_probes.__wrapped__)
     elf = build_firmware_mps2("an386")
     stale = tmp_path / "stale.elf"
     raw = bytearray(elf.read_bytes())
@@ -230,8 +230,9 @@ def test_board_through_fake_pyocd(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setattr(list_ports, "comports", lambda include_links=False: [port])
         inv = load_inventory(lab)
         from hil_service.plan import BackendKind, DeviceSelector
+        from hil_service.selection import select_devices
 
-        chosen = duts.select_devices(inv, DeviceSelector(limit=1), BackendKind.AUTO)
+        chosen = select_devices(inv, DeviceSelector(limit=1), BackendKind.AUTO)
         assert [d.id for d in chosen] == ["k64f-1"]  # auto prefers a connected board
         plan_path = small_plan(tmp_path, PASSING_RUN)
         outcome = run_plan(load_plan(plan_path), plan_path, chosen, tmp_path / "r")
@@ -252,8 +253,10 @@ def test_instruction_counter_of_the_target_is_used(tmp_path: Path, monkeypatch: 
     """A target that counts guest instructions (Renode's monitor) prices each streamed
     sample. Renode cannot run here: the host build stands in, with a counter at the
     monitor boundary that advances by a known amount per TRAIN frame."""
-    from hil_service import runner
-    real_start = runner.start_target
+    from hil_service.backends.native import NativeBackend
+    from hil_service.device import Device
+
+    real_start = NativeBackend.start
     per_frame = 1000
 
     class Counting:
@@ -269,18 +272,18 @@ def test_instruction_counter_of_the_target_is_used(tmp_path: Path, monkeypatch: 
 
     counting: list[Counting] = []
 
-    def start(entry, image, progress=None):
-        counting.append(Counting(real_start(entry, image, progress)))
+    def start(self, entry, image, progress=None):
+        counting.append(Counting(real_start(self, entry, image, progress)))
         return counting[0]
 
-    real_train = runner.Device.train
+    real_train = Device.train
 
     def train(self, x, y, **kw):
         counting[0].frames += -(-len(x) // (kw.get("batch_size") or 16))
         return real_train(self, x, y, **kw)
 
-    monkeypatch.setattr(runner, "start_target", start)
-    monkeypatch.setattr(runner.Device, "train", train)
+    monkeypatch.setattr(NativeBackend, "start", start)
+    monkeypatch.setattr(Device, "train", train)
     plan_path = small_plan(tmp_path, PASSING_RUN)
     outcome = run_plan(load_plan(plan_path), plan_path, devices("native"), tmp_path / "r")
     assert outcome.status == "passed"

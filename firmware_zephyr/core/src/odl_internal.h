@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "odl/odl_model.h"
 
@@ -18,14 +19,31 @@ static inline float *odl_params(const odl_model_t *m)
 	return m->layers[0].w;
 }
 
+/* 1 when v's exponent bits are all ones (Inf or NaN): adding one to the
+ * exponent field then carries into the sign bit. */
+static inline uint32_t odl_nonfinite_bit(const float *v)
+{
+	uint32_t u;
+
+	memcpy(&u, v, sizeof(u));
+	return ((u & 0x7F800000u) + 0x00800000u) >> 31;
+}
+
+/* Branch-free over four values at a time: no float compares (library calls
+ * on soft float) and one test per four values. */
 static inline int odl_all_finite(const float *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!isfinite(v[i])) {
-			return 0;
-		}
+	uint32_t bad = 0;
+	size_t i = 0;
+
+	for (; i + 4u <= n; i += 4u) {
+		bad |= odl_nonfinite_bit(&v[i]) | odl_nonfinite_bit(&v[i + 1u]) |
+		       odl_nonfinite_bit(&v[i + 2u]) | odl_nonfinite_bit(&v[i + 3u]);
 	}
-	return 1;
+	for (; i < n; i++) {
+		bad |= odl_nonfinite_bit(&v[i]);
+	}
+	return bad == 0u;
 }
 
 static inline uint32_t odl_now(const odl_model_t *m)
@@ -48,9 +66,14 @@ static inline void odl_cycle_stat_add(odl_cycle_stat_t *s, uint32_t cycles)
 /* Forget what training accumulated: TinyProp maxima, velocities, statistics. */
 void odl_model_reset_training_state(odl_model_t *m);
 
-/* Forward pass into the layers' out buffers; probabilities end in the last
- * layer's out. Counts forward MACs and cycles into stats. Returns the
- * forward MACs. */
-uint32_t odl_forward(odl_model_t *m, const float *x, uint32_t *cycles);
+/* Lay m out again for a grown arch whose parameters the caller has moved
+ * into place (odl_grow.c); keeps statistics, resets training state. */
+void odl_model_relayout(odl_model_t *m, const odl_arch_t *arch);
+
+/* Forward pass into the layers' out buffers; the last layer's out holds the
+ * logits, or the probabilities when softmax is set (a prediction alone needs
+ * no softmax: it keeps the order of the logits). Counts forward MACs and
+ * cycles into stats. Returns the forward MACs. */
+uint32_t odl_forward(odl_model_t *m, const float *x, int softmax, uint32_t *cycles);
 
 #endif /* ODL_INTERNAL_H */

@@ -2,8 +2,9 @@
 
 #include "odl/odl_rng.h"
 #include "odl_internal.h"
-
-#define ODL_ALIGN 8u
+#include "odl_exp.h"
+#include "odl_kernels.h"
+#include "odl_strategy.h"
 
 odl_status_t odl_arch_check(const odl_arch_t *arch)
 {
@@ -93,36 +94,16 @@ static odl_status_t check_params(const odl_train_params_t *p)
 	return ODL_OK;
 }
 
-/* Bump allocation; with a NULL base it only counts (dry run for sizing). */
-static void *arena_alloc(odl_arena_t *a, size_t bytes)
-{
-	size_t start = (a->used + (ODL_ALIGN - 1u)) & ~(size_t)(ODL_ALIGN - 1u);
-
-	a->used = start + bytes;
-	if (a->used > a->peak) {
-		a->peak = a->used;
-	}
-	if (a->base == NULL || a->used > a->size) {
-		return NULL;
-	}
-	return a->base + start;
-}
-
-static unsigned lowest_trainable(const odl_model_t *m)
-{
-	return m->params.strategy == ODL_STRATEGY_LAST_LAYER ? m->arch.n_layers - 1u : 0u;
-}
-
 /*
- * The one place that decides the arena layout, run dry for sizing and wet
- * for init. Parameters come first and contiguous, in blob order, so a blob
- * maps onto them byte for byte.
+ * The shared part of the arena layout, run dry for sizing and wet for init.
+ * Parameters come first and contiguous, in blob order, so a blob maps onto
+ * them byte for byte; the strategy's own buffers follow (ops->layout).
  */
-static void layout(odl_model_t *m, odl_arena_t *a)
+static void layout_shared(odl_model_t *m, odl_arena_t *a)
 {
 	const unsigned n_layers = m->arch.n_layers;
 	const size_t n_params = odl_arch_param_count(&m->arch);
-	float *params = arena_alloc(a, n_params * sizeof(float));
+	float *params = odl_arena_alloc(a, n_params * sizeof(float));
 	size_t offset = 0;
 	uint16_t widest = 0;
 
@@ -135,7 +116,7 @@ static void layout(odl_model_t *m, odl_arena_t *a)
 		offset += (size_t)ly->n_out * ly->n_in;
 		ly->b = params != NULL ? params + offset : NULL;
 		offset += ly->n_out;
-		ly->out = arena_alloc(a, ly->n_out * sizeof(float));
+		ly->out = odl_arena_alloc(a, ly->n_out * sizeof(float));
 		if (ly->n_out > widest) {
 			widest = ly->n_out;
 		}
@@ -143,17 +124,13 @@ static void layout(odl_model_t *m, odl_arena_t *a)
 	if (!m->trainable) {
 		return;
 	}
-	m->delta[0] = arena_alloc(a, widest * sizeof(float));
-	m->delta[1] = arena_alloc(a, widest * sizeof(float));
-	for (unsigned l = lowest_trainable(m); l < n_layers; l++) {
-		odl_layer_t *ly = &m->layers[l];
+	m->delta[0] = odl_arena_alloc(a, widest * sizeof(float));
+	m->delta[1] = odl_arena_alloc(a, widest * sizeof(float));
+}
 
-		ly->sel = arena_alloc(a, ly->n_out * sizeof(uint16_t));
-		if (m->params.momentum > 0.0f) {
-			ly->vw = arena_alloc(a, (size_t)ly->n_out * ly->n_in * sizeof(float));
-			ly->vb = arena_alloc(a, ly->n_out * sizeof(float));
-		}
-	}
+static size_t align_up(size_t n)
+{
+	return (n + (ODL_ALIGN - 1u)) & ~(size_t)(ODL_ALIGN - 1u);
 }
 
 static odl_status_t prepare(odl_model_t *m, const odl_arch_t *arch,
@@ -172,6 +149,7 @@ static odl_status_t prepare(odl_model_t *m, const odl_arch_t *arch,
 			return st;
 		}
 		m->params = *params;
+		m->ops = odl_strategy_get(params->strategy);
 		m->trainable = 1u;
 	}
 	return ODL_OK;
@@ -190,8 +168,14 @@ odl_status_t odl_model_arena_bytes(const odl_arch_t *arch, const odl_train_param
 	if (st != ODL_OK) {
 		return st;
 	}
-	layout(&dry, &dry.arena);
-	*bytes = dry.arena.peak + (ODL_ALIGN - 1u); /* room to align an unaligned arena */
+	layout_shared(&dry, &dry.arena);
+	size_t total = dry.arena.peak;
+
+	if (dry.ops != NULL) {
+		/* the strategy's part starts aligned, so the two parts add up */
+		total = align_up(total) + dry.ops->arena_bytes(arch, params);
+	}
+	*bytes = total + (ODL_ALIGN - 1u); /* room to align an unaligned arena */
 	return ODL_OK;
 }
 
@@ -219,18 +203,49 @@ odl_status_t odl_model_init(odl_model_t *model, const odl_arch_t *arch,
 
 	m.arena.base = (uint8_t *)arena + pad;
 	m.arena.size = arena_size - pad;
-	layout(&m, &m.arena);
-	memset(m.arena.base, 0, m.arena.used);
-	for (unsigned l = lowest_trainable(&m); m.trainable && l < m.arch.n_layers; l++) {
-		odl_layer_t *ly = &m.layers[l];
-
-		for (uint16_t i = 0; i < ly->n_out; i++) {
-			ly->sel[i] = i;
-		}
+	/* zeroed first: the strategy keeps its own pointers in the arena */
+	memset(m.arena.base, 0, needed - (ODL_ALIGN - 1u));
+	layout_shared(&m, &m.arena);
+	if (m.ops != NULL) {
+		m.ops->layout(&m, &m.arena);
+	}
+	if (m.ops != NULL) {
+		m.ops->reset(&m);
 	}
 	m.weights_ok = 1u;
 	*model = m;
 	return ODL_OK;
+}
+
+/*
+ * Growth hook (odl_grow.c): lay the model out again for a larger arch in the
+ * same arena. The caller has already moved the parameters to arch's blob
+ * order at the arena's start; everything after them (activations, error
+ * buffers, the strategy's buffers) is zeroed and carved anew, training state
+ * is reset, statistics are kept. The caller checked that arch fits.
+ */
+void odl_model_relayout(odl_model_t *m, const odl_arch_t *arch)
+{
+	const odl_stats_t stats = m->stats;
+	const size_t peak = m->arena.peak;
+	const size_t n_params = odl_arch_param_count(arch) * sizeof(float);
+	size_t needed = 0;
+
+	(void)odl_model_arena_bytes(arch, m->trainable ? &m->params : NULL, &needed);
+	needed -= ODL_ALIGN - 1u;
+	memset(m->arena.base + n_params, 0, needed - n_params);
+	m->arch = *arch;
+	m->arena.used = 0;
+	m->arena.peak = 0;
+	layout_shared(m, &m->arena);
+	if (m->ops != NULL) {
+		m->ops->layout(m, &m->arena);
+	}
+	odl_model_reset_training_state(m);
+	m->stats = stats;
+	if (peak > m->arena.peak) {
+		m->arena.peak = peak;
+	}
 }
 
 void odl_model_reset_training_state(odl_model_t *m)
@@ -238,12 +253,13 @@ void odl_model_reset_training_state(odl_model_t *m)
 	for (unsigned l = 0; l < m->arch.n_layers; l++) {
 		odl_layer_t *ly = &m->layers[l];
 
-		ly->y_max = 0.0f;
-		ly->k = 0;
 		if (ly->vw != NULL) {
 			memset(ly->vw, 0, (size_t)ly->n_out * ly->n_in * sizeof(float));
 			memset(ly->vb, 0, ly->n_out * sizeof(float));
 		}
+	}
+	if (m->ops != NULL) {
+		m->ops->reset(m);
 	}
 	memset(&m->stats, 0, sizeof(m->stats));
 }
@@ -313,35 +329,9 @@ odl_status_t odl_model_reset_stats(odl_model_t *model)
 	return ODL_OK;
 }
 
-/* Sequential float32 sums in index order: the numpy twin reproduces this
- * order in its exact mode, and -ffp-contract=off keeps FMA out. */
-uint32_t odl_forward(odl_model_t *m, const float *x, uint32_t *cycles)
+/* Softmax in place over the logits, shifted by the max for range. */
+static void softmax_in_place(odl_layer_t *top)
 {
-	const uint32_t t0 = odl_now(m);
-	const unsigned n_layers = m->arch.n_layers;
-	const float *in = x;
-	uint32_t macs = 0;
-
-	for (unsigned l = 0; l < n_layers; l++) {
-		odl_layer_t *ly = &m->layers[l];
-		const int hidden = l + 1u < n_layers;
-
-		for (uint16_t i = 0; i < ly->n_out; i++) {
-			const float *w = ly->w + (size_t)i * ly->n_in;
-			float acc = 0.0f;
-
-			for (uint16_t j = 0; j < ly->n_in; j++) {
-				acc += w[j] * in[j];
-			}
-			acc += ly->b[i];
-			ly->out[i] = (hidden && acc < 0.0f) ? 0.0f : acc;
-		}
-		macs += (uint32_t)ly->n_out * ly->n_in;
-		in = ly->out;
-	}
-
-	/* softmax in place over the logits, shifted by the max for range */
-	odl_layer_t *top = &m->layers[n_layers - 1u];
 	float zmax = top->out[0];
 
 	for (uint16_t i = 1; i < top->n_out; i++) {
@@ -352,11 +342,56 @@ uint32_t odl_forward(odl_model_t *m, const float *x, uint32_t *cycles)
 	float sum = 0.0f;
 
 	for (uint16_t i = 0; i < top->n_out; i++) {
-		top->out[i] = expf(top->out[i] - zmax);
+		top->out[i] = odl_exp(top->out[i] - zmax);
 		sum += top->out[i];
 	}
 	for (uint16_t i = 0; i < top->n_out; i++) {
 		top->out[i] /= sum;
+	}
+}
+
+/* Sequential float32 sums in index order: the numpy twin reproduces this
+ * order in its exact mode, and -ffp-contract=off keeps FMA out. */
+uint32_t odl_forward(odl_model_t *m, const float *x, int softmax, uint32_t *cycles)
+{
+	const uint32_t t0 = odl_now(m);
+	const unsigned n_layers = m->arch.n_layers;
+	const float *in = x;
+	uint32_t macs = 0;
+
+	for (unsigned l = 0; l < n_layers; l++) {
+		const odl_layer_t *ly = &m->layers[l];
+		const int hidden = l + 1u < n_layers;
+		const uint16_t n_in = ly->n_in;
+		const uint16_t n_out = ly->n_out;
+		const float *w = ly->w;
+		const float *b = ly->b;
+		float *out = ly->out;
+		uint16_t i = 0;
+
+		/* rows in pairs: they share the loads of the input */
+		for (; i + 1u < n_out; i += 2u) {
+			float acc0, acc1;
+
+			odl_dot2(w, w + n_in, in, n_in, &acc0, &acc1);
+			w += 2u * (size_t)n_in;
+			acc0 += b[i];
+			acc1 += b[i + 1u];
+			out[i] = (hidden && acc0 < 0.0f) ? 0.0f : acc0;
+			out[i + 1u] = (hidden && acc1 < 0.0f) ? 0.0f : acc1;
+		}
+		if (i < n_out) {
+			float acc = odl_dot(0.0f, w, in, n_in);
+
+			acc += b[i];
+			out[i] = (hidden && acc < 0.0f) ? 0.0f : acc;
+		}
+		macs += (uint32_t)n_out * n_in;
+		in = out;
+	}
+
+	if (softmax) {
+		softmax_in_place(&m->layers[n_layers - 1u]);
 	}
 
 	const uint32_t dt = odl_now(m) - t0;
@@ -386,7 +421,7 @@ odl_status_t odl_model_predict(odl_model_t *model, const float *x, size_t n_x, f
 	if (!odl_all_finite(x, n_x)) {
 		return ODL_ERR_NONFINITE;
 	}
-	(void)odl_forward(model, x, NULL);
+	(void)odl_forward(model, x, probs != NULL, NULL);
 	if (!odl_all_finite(top->out, top->n_out)) {
 		return ODL_ERR_DIVERGED;
 	}
@@ -415,7 +450,11 @@ odl_status_t odl_model_selected(const odl_model_t *model, uint8_t layer, const u
 	if (layer >= model->arch.n_layers) {
 		return ODL_ERR_ARCH;
 	}
-	*rows = model->layers[layer].sel;
-	*k = model->layers[layer].k;
+	if (model->ops == NULL) {
+		*rows = NULL; /* an inference-only model never selects */
+		*k = 0;
+		return ODL_OK;
+	}
+	model->ops->selected(model, layer, rows, k);
 	return ODL_OK;
 }

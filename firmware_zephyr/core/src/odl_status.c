@@ -20,6 +20,7 @@ const char *odl_status_str(odl_status_t status)
 	case ODL_ERR_BLOB_CRC: return "ODL_ERR_BLOB_CRC";
 	case ODL_ERR_DIVERGED: return "ODL_ERR_DIVERGED";
 	case ODL_ERR_BUFFER_TOO_SMALL: return "ODL_ERR_BUFFER_TOO_SMALL";
+	case ODL_ERR_GROW: return "ODL_ERR_GROW";
 	}
 	return "ODL_ERR_UNKNOWN";
 }

@@ -14,6 +14,8 @@
 #include "odl/odl_rng.h"
 #include "odl/odl_train.h"
 #include "odl/odl_uncertainty.h"
+#include "odl_exp.h" /* core-internal: the softmax's exp */
+#include "odl_strategy.h" /* core-internal: the strategies' own arena sizing */
 
 static int passed, failed;
 
@@ -197,6 +199,79 @@ static void test_arena_bounds(void)
 		}
 		CHECK(m.arena.peak <= mom_bytes);
 		CHECK(guards_intact(shift + mom_bytes));
+	}
+}
+
+/*
+ * Each strategy sizes its own buffers (ops->arena_bytes); the model's size
+ * is the shared part plus the strategy's, and init carves exactly that: the
+ * strategy's state starts where the sizing says and the peak is the total.
+ */
+static void test_strategy_arena_sizing(void)
+{
+	static const odl_arch_t archs[] = {
+		{.n_layers = 2, .sizes = {8, 6, 3}},
+		{.n_layers = 2, .sizes = {64, 32, 10}},
+		{.n_layers = 3, .sizes = {784, 32, 16, 10}},
+		{.n_layers = 4, .sizes = {5, 7, 9, 3, 2}},
+		{.n_layers = 1, .sizes = {64, 10}},
+	};
+	static uint8_t big_arena[460000] __attribute__((aligned(8)));
+
+	CHECK(odl_strategy_get(ODL_STRATEGY_COUNT) == NULL);
+	CHECK(odl_strategy_get(ODL_STRATEGY_FULL) == &odl_strategy_full_ops);
+	CHECK(odl_strategy_get(ODL_STRATEGY_LAST_LAYER) == &odl_strategy_last_layer_ops);
+	CHECK(odl_strategy_get(ODL_STRATEGY_TINYPROP) == &odl_strategy_tinyprop_ops);
+	for (size_t ai = 0; ai < sizeof(archs) / sizeof(archs[0]); ai++) {
+		const odl_arch_t *arch = &archs[ai];
+		const unsigned top = arch->n_layers - 1u;
+		const size_t n_params = odl_arch_param_count(arch);
+		const size_t top_params = (size_t)arch->sizes[top + 1u] * (arch->sizes[top] + 1u);
+		size_t rows_total = 0;
+
+		for (unsigned l = 1; l <= arch->n_layers; l++) {
+			rows_total += arch->sizes[l];
+		}
+		size_t own[ODL_STRATEGY_COUNT][2];
+
+		for (uint32_t s = 0; s < ODL_STRATEGY_COUNT; s++) {
+			for (int mom = 0; mom < 2; mom++) {
+				odl_train_params_t p;
+				odl_model_t m;
+				size_t bytes;
+
+				(void)odl_train_params_default(&p, (odl_strategy_t)s);
+				p.momentum = mom ? 0.9f : 0.0f;
+				const struct odl_strategy_ops *ops = odl_strategy_get(s);
+
+				own[s][mom] = ops->arena_bytes(arch, &p);
+				CHECK_ST(odl_model_arena_bytes(arch, &p, &bytes), ODL_OK);
+				CHECK(bytes <= sizeof(big_arena));
+				memset(big_arena, 0xA5, sizeof(big_arena));
+				CHECK_ST(odl_model_init(&m, arch, &p, big_arena, bytes), ODL_OK);
+				CHECK(m.ops == ops);
+				CHECK(m.arena.peak == bytes - (ODL_ALIGN - 1u));
+				CHECK((size_t)((uint8_t *)m.strategy_state - m.arena.base) ==
+				      m.arena.peak - own[s][mom]);
+				CHECK(big_arena[m.arena.peak] == 0xA5); /* nothing past the peak */
+				CHECK_ST(odl_model_init(&m, arch, &p, big_arena, bytes - 1u),
+					 ODL_ERR_ARENA_TOO_SMALL);
+			}
+			/* momentum adds one velocity per trainable parameter, no more */
+			const size_t vel = own[s][1] - own[s][0];
+			const size_t trainable = s == ODL_STRATEGY_LAST_LAYER ? top_params : n_params;
+
+			CHECK(vel >= trainable * sizeof(float));
+			CHECK(vel <= trainable * sizeof(float) + 2u * arch->n_layers * ODL_ALIGN);
+		}
+		/* TinyProp keeps row indices for every layer, the dense strategies one
+		 * identity row list as wide as their widest trainable layer */
+		CHECK(own[ODL_STRATEGY_TINYPROP][0] >= rows_total * sizeof(uint16_t));
+		CHECK(own[ODL_STRATEGY_LAST_LAYER][0] <= own[ODL_STRATEGY_FULL][0]);
+		CHECK(own[ODL_STRATEGY_FULL][0] < own[ODL_STRATEGY_TINYPROP][0] ||
+		      arch->n_layers == 1u);
+		CHECK(own[ODL_STRATEGY_LAST_LAYER][1] < own[ODL_STRATEGY_FULL][1] ||
+		      arch->n_layers == 1u);
 	}
 }
 
@@ -501,6 +576,27 @@ static void test_blob(void)
 	CHECK_ST(odl_model_predict(&m2, x, 8, NULL, 0, NULL), ODL_OK);
 }
 
+/* The softmax's exp against libm: within its documented bound (8.2e-8
+ * relative, odl_exp.h), 0 below the cut-off, NaN kept. */
+static void test_exp(void)
+{
+	double worst = 0.0;
+
+	for (float x = 0.0f; x > ODL_EXP_X_MIN; x -= 0.00731f) {
+		const double e = exp((double)x);
+		const double rel = fabs((double)odl_exp(x) - e) / e;
+
+		if (rel > worst) {
+			worst = rel;
+		}
+	}
+	CHECK(worst <= 8.2e-8);
+	CHECK(odl_exp(0.0f) == 1.0f);
+	CHECK(odl_exp(-88.0f) == 0.0f);
+	CHECK(odl_exp(-INFINITY) == 0.0f);
+	CHECK(isnan(odl_exp(NAN)));
+}
+
 static void test_status_names(void)
 {
 	CHECK(strcmp(odl_status_str(ODL_ERR_LABEL), "ODL_ERR_LABEL") == 0);
@@ -514,10 +610,12 @@ int main(void)
 	test_arch_checks();
 	test_params_checks();
 	test_arena_bounds();
+	test_strategy_arena_sizing();
 	test_predict_and_step_checks();
 	test_strategies();
 	test_uncertainty();
 	test_blob();
+	test_exp();
 	test_status_names();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;

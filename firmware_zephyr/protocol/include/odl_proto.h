@@ -15,14 +15,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Raised whenever a body layout changes; HELLO reports it and the host
- * refuses a device that speaks another. 2: TRAIN replies carry step_cycles. */
-#define ODL_PROTO_VERSION 2u
+ * refuses a device that speaks another. 2: TRAIN replies carry step_cycles.
+ * 3: HELLO replies end with last_seq, last_seq_valid. 4: continual learning:
+ * CONFIGURE's continual form, LOAD_REPLAY and GROW. The bodies themselves
+ * are in protocol/wire.toml (odl_wire_gen.h asserts this number matches). */
+#define ODL_PROTO_VERSION 4u
 
 #ifndef ODL_PROTO_MAX_BODY
 #define ODL_PROTO_MAX_BODY 8192u
@@ -43,6 +47,8 @@ enum odl_cmd {
 	ODL_CMD_EVALUATE = 0x07,
 	ODL_CMD_METRICS = 0x08,
 	ODL_CMD_RESET = 0x09,
+	ODL_CMD_LOAD_REPLAY = 0x0A,
+	ODL_CMD_GROW = 0x0B,
 	ODL_CMD_REPLY = 0x80, /* or'ed into the request's cmd */
 	ODL_CMD_ERROR = 0xFF,
 };
@@ -132,6 +138,21 @@ static inline uint32_t odl_get_u32(const uint8_t *p)
 	       ((uint32_t)p[3] << 24);
 }
 
+static inline uint64_t odl_get_u64(const uint8_t *p)
+{
+	return (uint64_t)odl_get_u32(p) | ((uint64_t)odl_get_u32(p + 4) << 32);
+}
+
+/* float32 by its bit pattern: NaN payloads and -0 survive a round trip */
+static inline float odl_get_f32(const uint8_t *p)
+{
+	const uint32_t u = odl_get_u32(p);
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
 static inline void odl_put_u16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -150,6 +171,14 @@ static inline void odl_put_u64(uint8_t *p, uint64_t v)
 {
 	odl_put_u32(p, (uint32_t)v);
 	odl_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline void odl_put_f32(uint8_t *p, float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	odl_put_u32(p, u);
 }
 
 #ifdef __cplusplus

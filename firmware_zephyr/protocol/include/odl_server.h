@@ -16,6 +16,7 @@
 
 #include "odl/odl_blob.h"
 #include "odl/odl_model.h"
+#include "odl/odl_replay.h"
 #include "odl_proto.h"
 
 #ifdef __cplusplus
@@ -31,6 +32,8 @@ typedef struct odl_server_info {
 typedef struct odl_server {
 	const odl_server_info_t *info;
 	odl_model_t model;
+	odl_replay_t replay;  /* after the model's region of the arena */
+	odl_arch_t max_arch;  /* largest architecture GROW may reach */
 	uint8_t *arena;
 	size_t arena_size;
 	size_t arena_needed;
@@ -41,6 +44,8 @@ typedef struct odl_server {
 	odl_blob_loader_t loader;
 	size_t load_total;
 	uint16_t expected_seq;
+	uint16_t last_seq;      /* seq of the last executed request (HELLO reports it) */
+	uint8_t last_seq_valid; /* 0 until a request has executed since boot */
 	uint32_t overruns_seen;
 	uint32_t frames_ok;
 	uint32_t frames_bad;

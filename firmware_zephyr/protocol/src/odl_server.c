@@ -1,43 +1,22 @@
 #include <math.h>
 #include <string.h>
 
+#include "odl/odl_grow.h"
 #include "odl/odl_train.h"
 #include "odl/odl_uncertainty.h"
 #include "odl_port.h"
 #include "odl_server.h"
+#include "odl_wire_gen.h"
 
-#define CONFIGURE_BYTES 48u
-#define BATCH_HEADER_BYTES 8u
-#define QUANT_BYTES 8u
-#define PREDICTION_BYTES 14u
-/* TRAIN reply: u16 count, trained, skipped, not_selected, f32 loss_sum, then
- * per sample a u8 outcome, then per sample a u32 step_cycles. */
-#define TRAIN_HEAD_BYTES 12u
+/* Body layouts come from protocol/wire.toml through odl_wire_gen.h. */
+/* TRAIN reply after its head: per sample a u8 outcome, then per sample a u32 step_cycles. */
 #define TRAIN_SAMPLE_BYTES 5u
-#define METRICS_BYTES 208u
 #define STR_MAX 64u
 
 static uint32_t port_clock(void *ctx)
 {
 	(void)ctx;
 	return odl_port_cycles();
-}
-
-static float get_f32(const uint8_t *p)
-{
-	uint32_t u = odl_get_u32(p);
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-static void put_f32(uint8_t *p, float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	odl_put_u32(p, u);
 }
 
 void odl_server_init(odl_server_t *srv, uint8_t *arena, size_t arena_size,
@@ -77,18 +56,21 @@ static void send_reply(odl_server_t *srv, uint8_t cmd, uint8_t flags, uint16_t s
 static size_t error_body(uint8_t *b, int code, uint8_t cmd, int core_status, uint16_t expected,
 			 uint16_t detail)
 {
-	b[0] = (uint8_t)code;
-	b[1] = cmd;
-	odl_put_u16(b + 2, (uint16_t)(int16_t)core_status);
-	odl_put_u16(b + 4, expected);
-	odl_put_u16(b + 6, detail);
-	return 8u;
+	const odl_wire_error_t e = {
+		.code = (uint8_t)code,
+		.cmd = cmd,
+		.core_status = (int16_t)core_status,
+		.expected_seq = expected,
+		.detail = detail,
+	};
+
+	return odl_wire_error_put(b, &e);
 }
 
 /* An error about a frame that was not executed: never cached. */
 static void send_transport_error(odl_server_t *srv, int code, uint8_t cmd, uint16_t seq)
 {
-	uint8_t raw[ODL_PROTO_HEADER_BYTES + 8u + ODL_PROTO_CRC_BYTES];
+	uint8_t raw[ODL_PROTO_HEADER_BYTES + ODL_WIRE_ERROR_BYTES + ODL_PROTO_CRC_BYTES];
 	uint8_t wire[ODL_PROTO_MAX_WIRE(sizeof(raw))];
 	const size_t body = error_body(raw + ODL_PROTO_HEADER_BYTES, code, cmd, 0, srv->expected_seq, 0);
 	const size_t len = odl_frame_seal(raw, sizeof(raw), ODL_CMD_ERROR, 0u, seq, body);
@@ -121,81 +103,232 @@ static size_t put_str(uint8_t *p, const char *s)
 
 /* --- commands ------------------------------------------------------- */
 
+/* The reply-body room HELLO needs at most: head, four length-prefixed
+ * strings of up to STR_MAX bytes, last_seq and last_seq_valid. */
+_Static_assert(ODL_WIRE_HELLO_REPLY_HEAD_BYTES + 4u * (1u + STR_MAX) + 3u <= ODL_PROTO_MAX_BODY,
+	       "HELLO reply does not fit a body");
+
 static void cmd_hello(odl_server_t *srv, const odl_frame_t *f)
 {
 	uint8_t *b = srv->reply + ODL_PROTO_HEADER_BYTES;
-	size_t n = 0;
+	const odl_wire_hello_reply_t head = {
+		.protocol_version = ODL_PROTO_VERSION,
+		.max_layers = ODL_MAX_LAYERS,
+		.max_inputs = ODL_MAX_INPUTS,
+		.max_neurons = ODL_MAX_NEURONS,
+		.max_body = ODL_PROTO_MAX_BODY,
+		.rx_capacity = odl_port_rx_capacity(),
+		.cycles_hz = odl_port_cycles_hz(),
+		.arena_size = (uint32_t)srv->arena_size,
+		.stack_size = odl_port_stack_size(),
+		.strategies_mask = (uint8_t)((1u << ODL_STRATEGY_COUNT) - 1u),
+		.scores_mask = (uint8_t)((1u << ODL_SCORE_COUNT) - 1u),
+	};
+	size_t n = odl_wire_hello_reply_put(b, &head);
 
-	b[n++] = ODL_PROTO_VERSION;
-	b[n++] = ODL_MAX_LAYERS;
-	odl_put_u16(b + n, ODL_MAX_INPUTS);
-	odl_put_u16(b + n + 2, ODL_MAX_NEURONS);
-	odl_put_u16(b + n + 4, ODL_PROTO_MAX_BODY);
-	n += 6;
-	odl_put_u32(b + n, odl_port_rx_capacity());
-	odl_put_u32(b + n + 4, odl_port_cycles_hz());
-	odl_put_u32(b + n + 8, (uint32_t)srv->arena_size);
-	odl_put_u32(b + n + 12, odl_port_stack_size());
-	n += 16;
-	b[n++] = (uint8_t)((1u << ODL_STRATEGY_COUNT) - 1u);
-	b[n++] = (uint8_t)((1u << ODL_SCORE_COUNT) - 1u);
 	n += put_str(b + n, srv->info->fw_version);
 	n += put_str(b + n, srv->info->git_hash);
 	n += put_str(b + n, odl_port_board_name());
 	b[n] = (uint8_t)odl_port_device_id(b + n + 1, STR_MAX);
 	n += 1u + b[n];
+	/* the request executed before this HELLO: what a resend of it would get from the cache */
+	odl_put_u16(b + n, srv->last_seq_valid ? srv->last_seq : 0u);
+	b[n + 2] = srv->last_seq_valid;
+	n += 3u;
 	send_reply(srv, ODL_CMD_HELLO | ODL_CMD_REPLY, 0u, f->seq, n);
 }
 
+/*
+ * CONFIGURE, plain or in its continual form (told apart by length): the
+ * arena holds the model laid out for max_arch (the current arch when plain)
+ * and, after it, replay_capacity bytes of replay memory.
+ */
 static void cmd_configure(odl_server_t *srv, const odl_frame_t *f)
 {
-	const uint8_t *b = f->body;
+	const int continual = f->body_len == ODL_WIRE_CONFIGURE_CONTINUAL_BYTES;
 
-	if (f->body_len != CONFIGURE_BYTES) {
+	if (f->body_len != ODL_WIRE_CONFIGURE_BYTES && !continual) {
 		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
 		return;
 	}
+	odl_wire_configure_t m;
 	odl_arch_t arch;
+	odl_arch_t max_arch;
+	odl_train_params_t params;
+	uint16_t bad_param = ODL_WIRE_PARAM_NONE;
+	uint32_t replay_capacity = 0;
 
+	/* the continual form starts with the plain body */
+	odl_wire_configure_get(f->body, &m);
 	memset(&arch, 0, sizeof(arch));
-	arch.n_layers = b[0];
-	for (unsigned l = 0; l <= ODL_MAX_LAYERS && l < 5u; l++) {
-		arch.sizes[l] = odl_get_u16(b + 2 + 2u * l);
+	arch.n_layers = m.n_layers;
+	for (unsigned l = 0; l <= ODL_MAX_LAYERS; l++) {
+		arch.sizes[l] = m.sizes[l];
 	}
-	const odl_train_params_t params = {
-		.strategy = b[1],
-		.select_score = b[12],
-		.learning_rate = get_f32(b + 16),
-		.momentum = get_f32(b + 20),
-		.tp_s_min = get_f32(b + 24),
-		.tp_s_max = get_f32(b + 28),
-		.tp_zeta = get_f32(b + 32),
-		.gate_threshold = get_f32(b + 36),
-		.select_threshold = get_f32(b + 40),
-	};
-	size_t needed = 0;
-	odl_status_t st = odl_model_arena_bytes(&arch, &params, &needed);
+	max_arch = arch;
+	if (continual) {
+		odl_wire_configure_continual_t c;
 
+		odl_wire_configure_continual_get(f->body, &c);
+		for (unsigned l = 0; l <= ODL_MAX_LAYERS; l++) {
+			max_arch.sizes[l] = c.max_sizes[l];
+		}
+		replay_capacity = c.replay_capacity;
+	}
+	odl_wire_configure_params(&m, &params);
+	size_t needed = 0;
+	/* the architecture first, then the table's ranges, then the core's own checks */
+	odl_status_t st = odl_arch_check(&arch);
+
+	if (st == ODL_OK) {
+		st = odl_arch_check(&max_arch);
+	}
+	if (st == ODL_OK) {
+		st = odl_wire_check_train_params(&params, &bad_param);
+	}
+	if (st == ODL_OK) {
+		st = odl_model_arena_bytes(&max_arch, &params, &needed);
+	}
+	/* the largest model must be a growth of the first (same depth by construction) */
+	for (unsigned l = 0; st == ODL_OK && l <= arch.n_layers; l++) {
+		if (max_arch.sizes[l] < arch.sizes[l] || (l == 0u && max_arch.sizes[0] != arch.sizes[0])) {
+			st = ODL_ERR_GROW;
+		}
+	}
+	const size_t model_bytes = needed;
+
+	if (st == ODL_OK &&
+	    (replay_capacity > srv->arena_size || model_bytes > srv->arena_size - replay_capacity)) {
+		st = ODL_ERR_ARENA_TOO_SMALL;
+	}
 	srv->configured = 0u;
 	srv->loading = 0u;
+	(void)odl_replay_init(&srv->replay, NULL, 0u);
 	if (st == ODL_OK) {
-		st = odl_model_init(&srv->model, &arch, &params, srv->arena, srv->arena_size);
+		st = odl_model_init(&srv->model, &arch, &params, srv->arena, model_bytes);
 	}
-	if (st == ODL_OK && b[13] != 0u) {
-		st = odl_model_init_weights(&srv->model, odl_get_u32(b + 44));
+	if (st == ODL_OK && m.init_weights != 0u) {
+		st = odl_model_init_weights(&srv->model, m.seed);
+	}
+	if (st != ODL_OK) {
+		/* detail names the refused parameter (1 + its place in wire.toml), 0 if none */
+		reply_error(srv, f, ODL_PERR_CORE, st, bad_param);
+		return;
+	}
+	(void)odl_replay_init(&srv->replay, replay_capacity > 0u ? srv->arena + model_bytes : NULL,
+			      replay_capacity);
+	(void)odl_model_set_clock(&srv->model, port_clock, NULL);
+	srv->configured = 1u;
+	srv->max_arch = max_arch;
+	needed = model_bytes + replay_capacity;
+	srv->arena_needed = needed;
+	const odl_wire_configure_reply_t reply = {
+		.arena_needed = (uint32_t)needed,
+		.arena_size = (uint32_t)srv->arena_size,
+	};
+
+	send_reply(srv, ODL_CMD_CONFIGURE | ODL_CMD_REPLY, 0u, f->seq,
+		   odl_wire_configure_reply_put(srv->reply + ODL_PROTO_HEADER_BYTES, &reply));
+}
+
+/* LOAD_REPLAY: a chunk of whole records; a refused chunk changes nothing. */
+static void cmd_load_replay(odl_server_t *srv, const odl_frame_t *f)
+{
+	if (!srv->configured) {
+		reply_error(srv, f, ODL_PERR_NOT_CONFIGURED, 0, 0);
+		return;
+	}
+	if (f->body_len < ODL_WIRE_LOAD_REPLAY_HEAD_BYTES) {
+		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
+		return;
+	}
+	odl_wire_load_replay_t req;
+
+	odl_wire_load_replay_get(f->body, &req);
+	const odl_replay_format_t fmt = {
+		.total = req.total,
+		.n_features = req.n_features,
+		.encoding = req.encoding,
+		.ratio = req.ratio,
+		.zero_point = req.zero_point,
+		.scale = req.scale,
+	};
+	const size_t record = odl_replay_record_bytes(req.n_features, req.encoding);
+	const size_t n = f->body_len - ODL_WIRE_LOAD_REPLAY_HEAD_BYTES;
+
+	if (n % record != 0u || n / record > 0xFFFFu) {
+		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
+		return;
+	}
+	uint16_t bad = 0;
+	const odl_status_t st = odl_replay_load(&srv->replay, &srv->model, &fmt, req.first,
+						f->body + ODL_WIRE_LOAD_REPLAY_HEAD_BYTES,
+						(uint16_t)(n / record), &bad);
+
+	if (st == ODL_ERR_STATE) {
+		reply_error(srv, f, ODL_PERR_BAD_OFFSET, st, 0);
+		return;
+	}
+	if (st != ODL_OK) {
+		reply_error(srv, f, ODL_PERR_CORE, st, bad);
+		return;
+	}
+	const odl_wire_load_replay_reply_t reply = {
+		.received = srv->replay.received,
+		.complete = (uint8_t)(srv->replay.count == srv->replay.fmt.total ? 1u : 0u),
+		.replay_bytes = (uint32_t)(srv->replay.received * record),
+	};
+
+	send_reply(srv, ODL_CMD_LOAD_REPLAY | ODL_CMD_REPLY, 0u, f->seq,
+		   odl_wire_load_replay_reply_put(srv->reply + ODL_PROTO_HEADER_BYTES, &reply));
+}
+
+/* GROW: within the compile-time maxima (ODL_ERR_ARCH) and CONFIGURE's
+ * max_sizes (ODL_ERR_GROW); a refusal changes nothing. */
+static void cmd_grow(odl_server_t *srv, const odl_frame_t *f)
+{
+	if (!srv->configured) {
+		reply_error(srv, f, ODL_PERR_NOT_CONFIGURED, 0, 0);
+		return;
+	}
+	if (f->body_len != ODL_WIRE_GROW_BYTES) {
+		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
+		return;
+	}
+	odl_wire_grow_t req;
+	odl_arch_t to;
+
+	odl_wire_grow_get(f->body, &req);
+	memset(&to, 0, sizeof(to));
+	to.n_layers = srv->model.arch.n_layers;
+	for (unsigned l = 0; l <= ODL_MAX_LAYERS; l++) {
+		to.sizes[l] = req.sizes[l];
+	}
+	odl_status_t st = odl_arch_check(&to);
+
+	for (unsigned l = 0; st == ODL_OK && l <= ODL_MAX_LAYERS; l++) {
+		if (to.sizes[l] > srv->max_arch.sizes[l]) {
+			st = ODL_ERR_GROW;
+		}
+	}
+	if (st == ODL_OK) {
+		st = odl_model_grow(&srv->model, &to, req.seed);
 	}
 	if (st != ODL_OK) {
 		reply_error(srv, f, ODL_PERR_CORE, st, 0);
 		return;
 	}
-	(void)odl_model_set_clock(&srv->model, port_clock, NULL);
-	srv->configured = 1u;
-	srv->arena_needed = needed;
-	uint8_t *r = srv->reply + ODL_PROTO_HEADER_BYTES;
+	srv->loading = 0u; /* a weight load in progress was for the old layout */
+	size_t used = 0;
 
-	odl_put_u32(r, (uint32_t)needed);
-	odl_put_u32(r + 4, (uint32_t)srv->arena_size);
-	send_reply(srv, ODL_CMD_CONFIGURE | ODL_CMD_REPLY, 0u, f->seq, 8u);
+	(void)odl_model_arena_bytes(&to, &srv->model.params, &used);
+	const odl_wire_grow_reply_t reply = {
+		.n_params = (uint32_t)odl_arch_param_count(&to),
+		.arena_used = (uint32_t)used,
+	};
+
+	send_reply(srv, ODL_CMD_GROW | ODL_CMD_REPLY, 0u, f->seq,
+		   odl_wire_grow_reply_put(srv->reply + ODL_PROTO_HEADER_BYTES, &reply));
 }
 
 static void cmd_load_weights(odl_server_t *srv, const odl_frame_t *f)
@@ -204,14 +337,17 @@ static void cmd_load_weights(odl_server_t *srv, const odl_frame_t *f)
 		reply_error(srv, f, ODL_PERR_NOT_CONFIGURED, 0, 0);
 		return;
 	}
-	if (f->body_len < 8u) {
+	if (f->body_len < ODL_WIRE_LOAD_WEIGHTS_HEAD_BYTES) {
 		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
 		return;
 	}
-	const uint32_t offset = odl_get_u32(f->body);
-	const uint32_t total = odl_get_u32(f->body + 4);
-	const uint8_t *chunk = f->body + 8;
-	const size_t n = f->body_len - 8u;
+	odl_wire_load_weights_t req;
+
+	odl_wire_load_weights_get(f->body, &req);
+	const uint32_t offset = req.offset;
+	const uint32_t total = req.total;
+	const uint8_t *chunk = f->body + ODL_WIRE_LOAD_WEIGHTS_HEAD_BYTES;
+	const size_t n = f->body_len - ODL_WIRE_LOAD_WEIGHTS_HEAD_BYTES;
 	odl_status_t st;
 
 	if (offset == 0u) {
@@ -232,11 +368,13 @@ static void cmd_load_weights(odl_server_t *srv, const odl_frame_t *f)
 		reply_error(srv, f, ODL_PERR_CORE, st, 0);
 		return;
 	}
-	uint8_t *r = srv->reply + ODL_PROTO_HEADER_BYTES;
+	const odl_wire_load_weights_reply_t reply = {
+		.received = (uint32_t)srv->loader.received,
+		.complete = (uint8_t)(srv->loading ? 0u : 1u),
+	};
 
-	odl_put_u32(r, (uint32_t)srv->loader.received);
-	r[4] = (uint8_t)(srv->loading ? 0u : 1u);
-	send_reply(srv, ODL_CMD_LOAD_WEIGHTS | ODL_CMD_REPLY, 0u, f->seq, 5u);
+	send_reply(srv, ODL_CMD_LOAD_WEIGHTS | ODL_CMD_REPLY, 0u, f->seq,
+		   odl_wire_load_weights_reply_put(srv->reply + ODL_PROTO_HEADER_BYTES, &reply));
 }
 
 static void cmd_read_weights(odl_server_t *srv, const odl_frame_t *f)
@@ -245,27 +383,34 @@ static void cmd_read_weights(odl_server_t *srv, const odl_frame_t *f)
 		reply_error(srv, f, ODL_PERR_NOT_CONFIGURED, 0, 0);
 		return;
 	}
-	if (f->body_len != 6u) {
+	if (f->body_len != ODL_WIRE_READ_WEIGHTS_BYTES) {
 		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
 		return;
 	}
-	const uint32_t offset = odl_get_u32(f->body);
-	size_t want = odl_get_u16(f->body + 4);
+	odl_wire_read_weights_t req;
+
+	odl_wire_read_weights_get(f->body, &req);
+	const size_t head = ODL_WIRE_READ_WEIGHTS_REPLY_HEAD_BYTES;
+	size_t want = req.max_len;
 	uint8_t *r = srv->reply + ODL_PROTO_HEADER_BYTES;
 	size_t got = 0;
 
-	if (want > ODL_PROTO_MAX_BODY - 8u) {
-		want = ODL_PROTO_MAX_BODY - 8u;
+	if (want > ODL_PROTO_MAX_BODY - head) {
+		want = ODL_PROTO_MAX_BODY - head;
 	}
-	odl_status_t st = odl_blob_chunk(&srv->model, offset, r + 8, want, &got);
+	odl_status_t st = odl_blob_chunk(&srv->model, req.offset, r + head, want, &got);
 
 	if (st != ODL_OK) {
 		reply_error(srv, f, ODL_PERR_CORE, st, 0);
 		return;
 	}
-	odl_put_u32(r, (uint32_t)odl_blob_size(&srv->model.arch));
-	odl_put_u32(r + 4, offset);
-	send_reply(srv, ODL_CMD_READ_WEIGHTS | ODL_CMD_REPLY, 0u, f->seq, 8u + got);
+	const odl_wire_read_weights_reply_t reply = {
+		.total = (uint32_t)odl_blob_size(&srv->model.arch),
+		.offset = req.offset,
+	};
+
+	send_reply(srv, ODL_CMD_READ_WEIGHTS | ODL_CMD_REPLY, 0u, f->seq,
+		   odl_wire_read_weights_reply_put(r, &reply) + got);
 }
 
 /* A checked view of a sample batch (docs/protocol.md, "Sample batches"). */
@@ -283,23 +428,28 @@ typedef struct batch {
 static int parse_batch(const odl_server_t *srv, const odl_frame_t *f, int labelled, batch_t *bt)
 {
 	const uint8_t *b = f->body;
+	odl_wire_batch_t head;
 
-	if (f->body_len < BATCH_HEADER_BYTES) {
+	if (f->body_len < ODL_WIRE_BATCH_HEAD_BYTES) {
 		return ODL_PERR_BAD_LENGTH;
 	}
-	bt->encoding = b[0];
-	bt->score_kind = b[1];
-	bt->count = odl_get_u16(b + 2);
-	bt->n_features = odl_get_u16(b + 4);
-	size_t header = BATCH_HEADER_BYTES;
+	odl_wire_batch_get(b, &head);
+	bt->encoding = head.encoding;
+	bt->score_kind = head.score_kind;
+	bt->count = head.count;
+	bt->n_features = head.n_features;
+	size_t header = ODL_WIRE_BATCH_HEAD_BYTES;
 
 	if (bt->encoding == ODL_ENC_INT8) {
-		if (f->body_len < BATCH_HEADER_BYTES + QUANT_BYTES) {
+		odl_wire_batch_quant_t quant;
+
+		if (f->body_len < ODL_WIRE_BATCH_QUANT_HEAD_BYTES) {
 			return ODL_PERR_BAD_LENGTH;
 		}
-		bt->scale = get_f32(b + 8);
-		bt->zero_point = (int16_t)odl_get_u16(b + 12);
-		header += QUANT_BYTES;
+		odl_wire_batch_quant_get(b, &quant);
+		bt->scale = quant.scale;
+		bt->zero_point = quant.zero_point;
+		header = ODL_WIRE_BATCH_QUANT_HEAD_BYTES;
 		if (!isfinite(bt->scale)) {
 			return ODL_PERR_BAD_BATCH;
 		}
@@ -327,7 +477,7 @@ static uint8_t decode_sample(odl_server_t *srv, const batch_t *bt, size_t i, int
 
 	for (uint16_t j = 0; j < bt->n_features; j++) {
 		if (bt->encoding == ODL_ENC_F32) {
-			srv->x[j] = get_f32(feat + 4u * j);
+			srv->x[j] = odl_get_f32(feat + 4u * j);
 		} else {
 			srv->x[j] = (float)((int)(int8_t)feat[j] - bt->zero_point) * bt->scale;
 		}
@@ -401,12 +551,12 @@ static void cmd_train(odl_server_t *srv, const odl_frame_t *f)
 	}
 	/* The reply, not the request, bounds the batch when samples are small:
 	 * refuse before training so a refused batch changes nothing. */
-	if (TRAIN_HEAD_BYTES + TRAIN_SAMPLE_BYTES * (size_t)bt.count > ODL_PROTO_MAX_BODY) {
+	if (ODL_WIRE_TRAIN_REPLY_HEAD_BYTES + TRAIN_SAMPLE_BYTES * (size_t)bt.count > ODL_PROTO_MAX_BODY) {
 		reply_error(srv, f, ODL_PERR_BAD_BATCH, 0, 0);
 		return;
 	}
 	uint8_t *r = srv->reply + ODL_PROTO_HEADER_BYTES;
-	uint8_t *outcomes = r + TRAIN_HEAD_BYTES;
+	uint8_t *outcomes = r + ODL_WIRE_TRAIN_REPLY_HEAD_BYTES;
 	uint8_t *cycles = outcomes + bt.count;
 	uint16_t outcome_count[3] = {0, 0, 0};
 	float loss_sum = 0.0f;
@@ -421,19 +571,32 @@ static void cmd_train(odl_server_t *srv, const odl_frame_t *f)
 			reply_error(srv, f, ODL_PERR_CORE, st, i);
 			return;
 		}
+		/* the replay steps owed after this sample (odl_replay.h); their
+		 * cycles count in the sample's step_cycles */
+		uint32_t replay_cycles = 0;
+
+		st = odl_replay_steps(&srv->replay, &srv->model, srv->x, &replay_cycles);
+		if (st != ODL_OK) {
+			reply_error(srv, f, ODL_PERR_CORE, st, i);
+			return;
+		}
 		loss_sum += res.loss;
 		outcome_count[res.outcome]++;
 		outcomes[i] = (uint8_t)res.outcome;
 		/* modulo 2^32 like the counter: exact for any step under 2^32 cycles */
-		odl_put_u32(cycles + 4u * i, res.cycles_forward + res.cycles_backward + res.cycles_update);
+		odl_put_u32(cycles + 4u * i,
+			    res.cycles_forward + res.cycles_backward + res.cycles_update + replay_cycles);
 	}
-	odl_put_u16(r, bt.count);
-	odl_put_u16(r + 2, outcome_count[ODL_STEP_TRAINED]);
-	odl_put_u16(r + 4, outcome_count[ODL_STEP_SKIPPED]);
-	odl_put_u16(r + 6, outcome_count[ODL_STEP_NOT_SELECTED]);
-	put_f32(r + 8, loss_sum);
+	const odl_wire_train_reply_t head = {
+		.count = bt.count,
+		.trained = outcome_count[ODL_STEP_TRAINED],
+		.skipped = outcome_count[ODL_STEP_SKIPPED],
+		.not_selected = outcome_count[ODL_STEP_NOT_SELECTED],
+		.loss_sum = loss_sum,
+	};
+
 	send_reply(srv, ODL_CMD_TRAIN | ODL_CMD_REPLY, 0u, f->seq,
-		   TRAIN_HEAD_BYTES + TRAIN_SAMPLE_BYTES * (size_t)bt.count);
+		   odl_wire_train_reply_put(r, &head) + TRAIN_SAMPLE_BYTES * (size_t)bt.count);
 }
 
 /* INFER (unlabelled) and EVALUATE (labelled): predictions for a batch. */
@@ -444,9 +607,9 @@ static void cmd_predict(odl_server_t *srv, const odl_frame_t *f, int labelled)
 	if (begin_batch(srv, f, labelled, &bt) != 0) {
 		return;
 	}
-	const size_t head = labelled ? 8u : 2u;
+	const size_t head = labelled ? ODL_WIRE_EVALUATE_REPLY_HEAD_BYTES : ODL_WIRE_INFER_REPLY_HEAD_BYTES;
 
-	if (head + (size_t)bt.count * PREDICTION_BYTES > ODL_PROTO_MAX_BODY) {
+	if (head + (size_t)bt.count * ODL_WIRE_PREDICTION_BYTES > ODL_PROTO_MAX_BODY) {
 		reply_error(srv, f, ODL_PERR_BAD_BATCH, 0, 0);
 		return;
 	}
@@ -472,13 +635,15 @@ static void cmd_predict(odl_server_t *srv, const odl_frame_t *f, int labelled)
 			reply_error(srv, f, ODL_PERR_CORE, st, i);
 			return;
 		}
-		uint8_t *rec = r + head + (size_t)i * PREDICTION_BYTES;
+		const odl_wire_prediction_t pred = {
+			.predicted = (uint8_t)i1,
+			.second = (uint8_t)i2,
+			.p1 = p1,
+			.p2 = p2,
+			.score = score,
+		};
 
-		rec[0] = (uint8_t)i1;
-		rec[1] = (uint8_t)i2;
-		put_f32(rec + 2, p1);
-		put_f32(rec + 6, p2);
-		put_f32(rec + 10, score);
+		(void)odl_wire_prediction_put(r + head + (size_t)i * ODL_WIRE_PREDICTION_BYTES, &pred);
 		if (labelled) {
 			if (i1 == label) {
 				correct++;
@@ -486,90 +651,94 @@ static void cmd_predict(odl_server_t *srv, const odl_frame_t *f, int labelled)
 			loss_sum += -logf(probs[label] > 1e-30f ? probs[label] : 1e-30f);
 		}
 	}
-	odl_put_u16(r, bt.count);
 	if (labelled) {
-		odl_put_u16(r + 2, correct);
-		put_f32(r + 4, loss_sum);
+		const odl_wire_evaluate_reply_t e = {.count = bt.count, .correct = correct, .loss_sum = loss_sum};
+
+		(void)odl_wire_evaluate_reply_put(r, &e);
+	} else {
+		const odl_wire_infer_reply_t i = {.count = bt.count};
+
+		(void)odl_wire_infer_reply_put(r, &i);
 	}
-	send_reply(srv, f->cmd | ODL_CMD_REPLY, 0u, f->seq, head + (size_t)bt.count * PREDICTION_BYTES);
+	send_reply(srv, f->cmd | ODL_CMD_REPLY, 0u, f->seq,
+		   head + (size_t)bt.count * ODL_WIRE_PREDICTION_BYTES);
 }
 
-static size_t put_cycle_stat(uint8_t *p, const odl_cycle_stat_t *s)
+static odl_wire_cycle_stat_t cycle_stat(const odl_cycle_stat_t *s)
 {
-	odl_put_u32(p, s->count);
-	odl_put_u32(p + 4, s->min);
-	odl_put_u32(p + 8, s->max);
-	odl_put_u64(p + 12, s->sum);
-	return 20u;
+	return (odl_wire_cycle_stat_t){.count = s->count, .min = s->min, .max = s->max, .sum = s->sum};
 }
 
 static void cmd_metrics(odl_server_t *srv, const odl_frame_t *f)
 {
-	if (f->body_len != 1u) {
+	if (f->body_len != ODL_WIRE_METRICS_BYTES) {
 		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
 		return;
 	}
+	odl_wire_metrics_t req;
 	odl_stats_t s;
 	size_t peak = 0;
-	uint8_t *r = srv->reply + ODL_PROTO_HEADER_BYTES;
-	size_t n = 0;
 
+	odl_wire_metrics_get(f->body, &req);
 	memset(&s, 0, sizeof(s));
 	if (srv->configured) {
 		(void)odl_model_get_stats(&srv->model, &s);
 		(void)odl_model_arena_peak(&srv->model, &peak);
 	}
-	memset(r, 0, METRICS_BYTES);
-	n += put_cycle_stat(r + n, &s.forward);
-	n += put_cycle_stat(r + n, &s.backward);
-	n += put_cycle_stat(r + n, &s.update);
-	odl_put_u64(r + n, s.macs_forward);
-	odl_put_u64(r + n + 8, s.macs_backward);
-	odl_put_u64(r + n + 16, s.macs_backward_full);
-	n += 24;
-	odl_put_u32(r + n, s.seen);
-	odl_put_u32(r + n + 4, s.selected);
-	odl_put_u32(r + n + 8, s.trained);
-	odl_put_u32(r + n + 12, s.skipped);
-	n += 16;
-	r[n] = srv->configured ? srv->model.arch.n_layers : 0u;
-	r[n + 1] = srv->configured;
-	n += 4;
-	for (unsigned l = 0; l < 4u; l++) {
-		if (l < ODL_MAX_LAYERS) {
-			odl_put_u64(r + n, s.k_sum[l]);
-			odl_put_u16(r + n + 8, s.k_min[l]);
-			odl_put_u16(r + n + 10, s.k_max[l]);
-		}
-		n += 16;
+	odl_wire_metrics_reply_t m;
+
+	memset(&m, 0, sizeof(m));
+	m.forward = cycle_stat(&s.forward);
+	m.backward = cycle_stat(&s.backward);
+	m.update = cycle_stat(&s.update);
+	m.macs_forward = s.macs_forward;
+	m.macs_backward = s.macs_backward;
+	m.macs_backward_full = s.macs_backward_full;
+	m.seen = s.seen;
+	m.selected = s.selected;
+	m.trained = s.trained;
+	m.skipped = s.skipped;
+	m.n_layers = srv->configured ? srv->model.arch.n_layers : 0u;
+	m.configured = srv->configured;
+	for (unsigned l = 0; l < ODL_MAX_LAYERS; l++) {
+		m.layers[l].k_sum = s.k_sum[l];
+		m.layers[l].k_min = s.k_min[l];
+		m.layers[l].k_max = s.k_max[l];
 	}
-	const uint32_t tail[] = {
-		(uint32_t)srv->arena_size, (uint32_t)srv->arena_needed, (uint32_t)peak,
-		odl_port_stack_size(), odl_port_stack_high_water(), odl_port_rx_overruns(),
-		srv->frames_ok, srv->frames_bad, srv->frames_duplicate, odl_port_cycles_hz(),
-	};
-	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++, n += 4) {
-		odl_put_u32(r + n, tail[i]);
-	}
-	if (f->body[0] != 0u && srv->configured) {
+	m.arena_size = (uint32_t)srv->arena_size;
+	m.arena_needed = (uint32_t)srv->arena_needed;
+	m.arena_peak = (uint32_t)peak;
+	m.stack_size = odl_port_stack_size();
+	m.stack_high_water = odl_port_stack_high_water();
+	m.rx_overruns = odl_port_rx_overruns();
+	m.frames_ok = srv->frames_ok;
+	m.frames_bad = srv->frames_bad;
+	m.frames_duplicate = srv->frames_duplicate;
+	m.cycles_hz = odl_port_cycles_hz();
+	if (req.reset != 0u && srv->configured) {
 		(void)odl_model_reset_stats(&srv->model);
 	}
-	send_reply(srv, ODL_CMD_METRICS | ODL_CMD_REPLY, 0u, f->seq, n);
+	send_reply(srv, ODL_CMD_METRICS | ODL_CMD_REPLY, 0u, f->seq,
+		   odl_wire_metrics_reply_put(srv->reply + ODL_PROTO_HEADER_BYTES, &m));
 }
 
 static void cmd_reset(odl_server_t *srv, const odl_frame_t *f)
 {
-	if (f->body_len != 1u) {
+	if (f->body_len != ODL_WIRE_RESET_BYTES) {
 		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, 0);
 		return;
 	}
+	odl_wire_reset_t req;
+
+	odl_wire_reset_get(f->body, &req);
 	srv->configured = 0u;
 	srv->loading = 0u;
 	srv->arena_needed = 0u;
 	memset(&srv->model, 0, sizeof(srv->model));
+	(void)odl_replay_init(&srv->replay, NULL, 0u);
 	srv->frames_ok = srv->frames_bad = srv->frames_duplicate = 0u;
-	send_reply(srv, ODL_CMD_RESET | ODL_CMD_REPLY, 0u, f->seq, 0u);
-	srv->reset_requested = f->body[0] != 0u;
+	send_reply(srv, ODL_CMD_RESET | ODL_CMD_REPLY, 0u, f->seq, ODL_WIRE_RESET_REPLY_BYTES);
+	srv->reset_requested = req.hard != 0u;
 }
 
 static void execute(odl_server_t *srv, const odl_frame_t *f)
@@ -584,6 +753,8 @@ static void execute(odl_server_t *srv, const odl_frame_t *f)
 	case ODL_CMD_EVALUATE: cmd_predict(srv, f, 1); break;
 	case ODL_CMD_METRICS: cmd_metrics(srv, f); break;
 	case ODL_CMD_RESET: cmd_reset(srv, f); break;
+	case ODL_CMD_LOAD_REPLAY: cmd_load_replay(srv, f); break;
+	case ODL_CMD_GROW: cmd_grow(srv, f); break;
 	default: reply_error(srv, f, ODL_PERR_UNKNOWN_COMMAND, 0, 0); break;
 	}
 }
@@ -613,6 +784,9 @@ static void on_frame(odl_server_t *srv, size_t len)
 		srv->expected_seq++;
 		srv->frames_ok++;
 		execute(srv, &f);
+		/* after execute: a HELLO reports the request before it */
+		srv->last_seq = f.seq;
+		srv->last_seq_valid = 1u;
 	} else if (behind == 1u && srv->have_cached) {
 		srv->frames_duplicate++;
 		odl_port_write(srv->cached, srv->cached_len);

@@ -5,11 +5,12 @@
  * layer, softmax at the output (cross-entropy loss when training).
  *
  * Memory: the core never allocates. odl_model_t itself is a small struct the
- * caller owns (static or on a stack); weights, activations, deltas, momentum
- * buffers and TinyProp's index buffers are carved from the caller's arena by
- * odl_model_init(). odl_model_arena_bytes() tells beforehand how many bytes a
- * layout needs, computed by the same code that lays it out, so the two can
- * never disagree. The arena must stay valid and untouched by the caller for
+ * caller owns (static or on a stack); weights, activations and error buffers,
+ * then the strategy's own buffers (momentum velocities, TinyProp's row
+ * indices and maxima) are carved from the caller's arena by odl_model_init().
+ * odl_model_arena_bytes() tells beforehand how many bytes a layout needs,
+ * computed by the same code that lays it out (each strategy sizes its own
+ * part), so the two can never disagree. The arena must stay valid and untouched by the caller for
  * the model's lifetime.
  *
  * Threads: a model is not thread-safe; one caller at a time.
@@ -110,9 +111,6 @@ typedef struct odl_layer {
 	float *out;     /* activations after ReLU (logits then probabilities at the output) */
 	float *vw;      /* momentum velocity for w, or NULL */
 	float *vb;      /* momentum velocity for b, or NULL */
-	uint16_t *sel;  /* rows that got gradients in the last step, in rank order */
-	uint16_t k;     /* how many entries of sel are valid */
-	float y_max;    /* TinyProp: running maximum of Y = sum |delta| */
 } odl_layer_t;
 
 /* Bump allocator over the caller's arena; peak is the high-water mark. */
@@ -123,12 +121,16 @@ typedef struct odl_arena {
 	size_t peak;
 } odl_arena_t;
 
+struct odl_strategy_ops; /* the strategy's function table (core-internal) */
+
 typedef struct odl_model {
 	odl_arch_t arch;
 	odl_layer_t layers[ODL_MAX_LAYERS];
 	float *delta[2];     /* ping-pong error buffers for the backward pass */
 	odl_arena_t arena;
 	odl_train_params_t params;
+	const struct odl_strategy_ops *ops; /* NULL for an inference-only model */
+	void *strategy_state; /* the strategy's own buffers, in the arena */
 	uint8_t trainable;   /* initialised with training parameters */
 	uint8_t weights_ok;  /* 0 after a failed streamed weight load */
 	odl_cycle_fn clock;
@@ -182,8 +184,9 @@ odl_status_t odl_model_reset_stats(odl_model_t *model);
 
 /*
  * Forward pass: x has n_x == sizes[0] finite floats; probs receives n_probs
- * == classes softmax probabilities (probs may be NULL when only the
- * predicted class is wanted; predicted may be NULL too).
+ * == classes softmax probabilities. probs may be NULL when only the
+ * predicted class is wanted: then no softmax is computed and *predicted is
+ * the argmax of the logits (ties to the lower index); predicted may be NULL.
  */
 odl_status_t odl_model_predict(odl_model_t *model, const float *x, size_t n_x, float *probs,
 			       size_t n_probs, uint16_t *predicted);

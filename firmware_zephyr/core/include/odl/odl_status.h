@@ -29,6 +29,7 @@ typedef enum odl_status {
 	ODL_ERR_BLOB_CRC = -14,       /* blob checksum mismatch */
 	ODL_ERR_DIVERGED = -15,       /* the forward pass produced NaN or Inf (weights diverged) */
 	ODL_ERR_BUFFER_TOO_SMALL = -16, /* an output buffer is too small */
+	ODL_ERR_GROW = -17,           /* growth refused: a size shrinks, the inputs or depth change, or it passes the configured maxima */
 } odl_status_t;
 
 /* Short, static, human-readable name of a status code ("ODL_ERR_LABEL"). */

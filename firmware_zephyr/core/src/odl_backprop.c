@@ -1,0 +1,210 @@
+/* The backward pass and SGD update the strategies share, and the arena
+ * helpers they size their state with. */
+#include <string.h>
+
+#include "odl_internal.h"
+#include "odl_kernels.h"
+#include "odl_strategy.h"
+
+void *odl_arena_alloc(odl_arena_t *a, size_t bytes)
+{
+	size_t start = (a->used + (ODL_ALIGN - 1u)) & ~(size_t)(ODL_ALIGN - 1u);
+
+	a->used = start + bytes;
+	if (a->used > a->peak) {
+		a->peak = a->used;
+	}
+	if (a->base == NULL || a->used > a->size) {
+		return NULL;
+	}
+	return a->base + start;
+}
+
+size_t odl_arena_dry_bytes(void (*layout)(odl_model_t *m, odl_arena_t *a),
+			   const odl_arch_t *arch, const odl_train_params_t *params)
+{
+	odl_model_t dry;
+
+	memset(&dry, 0, sizeof(dry));
+	dry.arch = *arch;
+	dry.params = *params;
+	dry.trainable = 1u;
+	for (unsigned l = 0; l < arch->n_layers; l++) {
+		dry.layers[l].n_in = arch->sizes[l];
+		dry.layers[l].n_out = arch->sizes[l + 1u];
+	}
+	layout(&dry, &dry.arena);
+	return dry.arena.peak;
+}
+
+void odl_velocity_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest)
+{
+	if (!(m->params.momentum > 0.0f)) {
+		return;
+	}
+	for (unsigned l = lowest; l < m->arch.n_layers; l++) {
+		odl_layer_t *ly = &m->layers[l];
+
+		ly->vw = odl_arena_alloc(a, (size_t)ly->n_out * ly->n_in * sizeof(float));
+		ly->vb = odl_arena_alloc(a, ly->n_out * sizeof(float));
+	}
+}
+
+/* Error of the picked rows passed down through the old weights, masked by
+ * the ReLU of the layer below. */
+static void pass_down(const odl_layer_t *ly, const float *delta, const uint16_t *rows,
+		      uint16_t k, const float *a_in, float *down)
+{
+	int started = 0;
+
+	for (uint16_t s = 0; s < k; s++) {
+		const uint16_t row = rows != NULL ? rows[s] : s;
+		const float d = delta[row];
+
+		if (odl_is_zero(d)) {
+			continue; /* adds +-0 to sums that are never -0: exact */
+		}
+		if (started) {
+			odl_axpy(down, ly->w + (size_t)row * ly->n_in, d, ly->n_in);
+		} else {
+			odl_axpy_first(down, ly->w + (size_t)row * ly->n_in, d, ly->n_in);
+			started = 1;
+		}
+	}
+	if (!started) {
+		memset(down, 0, ly->n_in * sizeof(float));
+	}
+	for (uint16_t j = 0; j < ly->n_in; j++) {
+		if (!(a_in[j] > 0.0f)) {
+			down[j] = 0.0f; /* ReLU passes no error where it was off */
+		}
+	}
+}
+
+static void sgd(odl_layer_t *ly, const float *delta, const uint16_t *rows, uint16_t k,
+		const float *a_in, float lr, float mom)
+{
+	for (uint16_t s = 0; s < k; s++) {
+		const uint16_t row = rows != NULL ? rows[s] : s;
+		float *w = ly->w + (size_t)row * ly->n_in;
+		const float d = delta[row];
+
+		if (ly->vw != NULL) {
+			float *v = ly->vw + (size_t)row * ly->n_in;
+
+			for (uint16_t j = 0; j < ly->n_in; j++) {
+				v[j] = mom * v[j] + d * a_in[j];
+				w[j] -= lr * v[j];
+			}
+		} else if (!odl_is_zero(d)) { /* a zero error leaves the row as it is */
+			odl_sgd_row(w, a_in, lr * d, ly->n_in);
+		}
+	}
+	/* biases stay dense under every strategy */
+	for (uint16_t i = 0; i < ly->n_out; i++) {
+		if (ly->vb != NULL) {
+			ly->vb[i] = mom * ly->vb[i] + delta[i];
+			ly->b[i] -= lr * ly->vb[i];
+		} else {
+			ly->b[i] -= lr * delta[i];
+		}
+	}
+}
+
+void odl_backprop(odl_model_t *m, const float *x, odl_step_result_t *r, unsigned lowest,
+		  odl_pick_rows_fn pick, void *ctx)
+{
+	const unsigned n_layers = m->arch.n_layers;
+	const float lr = m->params.learning_rate;
+	const float mom = m->params.momentum;
+	unsigned cur = 0;
+
+	for (unsigned l = n_layers; l-- > lowest;) {
+		odl_layer_t *ly = &m->layers[l];
+		const float *delta = m->delta[cur];
+		const float *a_in = l > 0u ? m->layers[l - 1u].out : x;
+		const uint32_t t0 = odl_now(m);
+		const uint16_t *rows = NULL;
+		const uint16_t k = pick != NULL ? pick(m, l, delta, &rows, ctx) : ly->n_out;
+		const uint32_t rows_x_in = (uint32_t)k * ly->n_in;
+
+		r->macs_backward += rows_x_in;
+		if (l > lowest) {
+			pass_down(ly, delta, rows, k, a_in, m->delta[cur ^ 1u]);
+			r->macs_backward += rows_x_in;
+		}
+		const uint32_t t1 = odl_now(m);
+
+		sgd(ly, delta, rows, k, a_in, lr, mom);
+		const uint32_t t2 = odl_now(m);
+
+		r->cycles_backward += t1 - t0;
+		r->cycles_update += t2 - t1;
+		r->k[l] = k;
+		cur ^= 1u;
+	}
+}
+
+/* ---- dense strategies: every row of every trainable layer ---- */
+
+struct odl_dense_state {
+	uint16_t k[ODL_MAX_LAYERS]; /* rows given gradients in the last step */
+	uint16_t *rows;             /* 0, 1, 2, ... as wide as the widest layer */
+	uint16_t n_rows;
+};
+
+void odl_dense_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest)
+{
+	uint16_t widest = 0;
+
+	for (unsigned l = lowest; l < m->arch.n_layers; l++) {
+		if (m->layers[l].n_out > widest) {
+			widest = m->layers[l].n_out;
+		}
+	}
+	struct odl_dense_state *s = odl_arena_alloc(a, sizeof(*s));
+	uint16_t *rows = odl_arena_alloc(a, widest * sizeof(uint16_t));
+
+	m->strategy_state = s;
+	if (s != NULL) {
+		s->rows = rows;
+		s->n_rows = widest;
+	}
+	odl_velocity_layout(m, a, lowest);
+}
+
+void odl_dense_reset(odl_model_t *m)
+{
+	struct odl_dense_state *s = m->strategy_state;
+
+	memset(s->k, 0, sizeof(s->k));
+	for (uint16_t i = 0; i < s->n_rows; i++) {
+		s->rows[i] = i;
+	}
+}
+
+void odl_dense_begin_step(odl_model_t *m)
+{
+	struct odl_dense_state *s = m->strategy_state;
+
+	memset(s->k, 0, sizeof(s->k));
+}
+
+void odl_dense_backward_update(odl_model_t *m, const float *x, odl_step_result_t *r,
+			       unsigned lowest)
+{
+	struct odl_dense_state *s = m->strategy_state;
+
+	odl_backprop(m, x, r, lowest, NULL, NULL);
+	for (unsigned l = lowest; l < m->arch.n_layers; l++) {
+		s->k[l] = r->k[l];
+	}
+}
+
+void odl_dense_selected(const odl_model_t *m, unsigned layer, const uint16_t **rows, uint16_t *k)
+{
+	const struct odl_dense_state *s = m->strategy_state;
+
+	*k = s->k[layer];
+	*rows = s->rows;
+}

@@ -1,0 +1,1 @@
+"""Federated learning across devices on Flower: partitions, weights, processes, the app."""

@@ -1,0 +1,1 @@
+"""Test tools shipped with the service: a fault-injecting serial proxy."""
