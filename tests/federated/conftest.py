@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from hil_service.locks import lock_dir
-
 NATIVE_LAB = """\
 devices:
 {devices}"""
@@ -48,10 +44,3 @@ def fed_plan(tmp_path: Path, ids: list[str], federated: str, expect: str,
                                     workflow=workflow))
     return path
 
-
-@pytest.fixture(autouse=True)
-def private_locks(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path_factory.mktemp("locks")
-    monkeypatch.setenv("HIL_LOCK_DIR", str(path))
-    assert lock_dir() == path
-    return path

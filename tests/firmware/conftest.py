@@ -3,6 +3,7 @@ and the POSIX host build over a pty. Nothing here is faked."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,15 +43,22 @@ def start_dut(kind: str, *, timeout: float = 10.0) -> Dut:
     return Dut(kind, target, device)
 
 
-@pytest.fixture(params=["qemu-an386", "native"])
-def dut(request) -> Iterator[Dut]:
-    d = start_dut(request.param)
+@contextlib.contextmanager
+def greeted_dut(kind: str) -> Iterator[Dut]:
+    """A started DUT that answered HELLO, closed on exit."""
+    d = start_dut(kind)
     try:
         d.device.hello()
         yield d
     finally:
         d.device.close()
         d.target.close()
+
+
+@pytest.fixture(params=["qemu-an386", "native"])
+def dut(request) -> Iterator[Dut]:
+    with greeted_dut(request.param) as d:
+        yield d
 
 
 @pytest.fixture(scope="session")

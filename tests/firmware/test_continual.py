@@ -17,7 +17,7 @@ from hil_service.protocol import CORE_STATUS, Cmd, Configure, ErrorCode, Quantiz
 from hil_service.reference import Arch, Mlp, Strategy, TrainParams
 from hil_service.reference.replay import ReplayMemory, train_with_replay
 
-from .conftest import Dut, start_dut
+from .conftest import Dut, greeted_dut
 
 START = Arch((64, 16, 5))
 GROWN = Arch((64, 24, 8))
@@ -31,13 +31,8 @@ def status(name: str) -> int:
 
 @pytest.fixture
 def native() -> Iterator[Dut]:
-    d = start_dut("native")
-    try:
-        d.device.hello()
+    with greeted_dut("native") as d:
         yield d
-    finally:
-        d.device.close()
-        d.target.close()
 
 
 def refused(call, code: ErrorCode, core: str | None = None) -> DeviceError:
@@ -95,14 +90,9 @@ def test_replay_and_growth_match_the_twin_bit_for_bit(native, scenario, quantize
 
 
 def test_replay_and_growth_on_qemu_with_tinyprop(scenario):
-    d = start_dut("qemu-an386")
-    try:
-        d.device.hello()
+    with greeted_dut("qemu-an386") as d:
         run_continual(d.device, TrainParams(Strategy.TINYPROP, learning_rate=0.05, momentum=0.5),
                       scenario, None)
-    finally:
-        d.device.close()
-        d.target.close()
 
 
 def test_arena_counts_the_largest_model_and_the_replay(native, core):

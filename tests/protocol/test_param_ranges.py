@@ -22,7 +22,7 @@ from hil_service.device import DeviceError
 from hil_service.plan import PlanError, load_plan
 from hil_service.protocol import Cmd, Configure, ConfigureReply, ErrorCode
 from hil_service.wire_schema import ParamRangeError
-from tests.firmware.conftest import Dut, start_dut
+from tests.firmware.conftest import Dut, greeted_dut
 
 SIZES = (8, 4, 3)
 BASE = {"learning_rate": 0.05, "momentum": 0.0, "s_min": 0.1, "s_max": 0.9, "zeta": 0.5,
@@ -131,13 +131,8 @@ def test_codec(case):
 
 @pytest.fixture(scope="module")
 def native() -> Iterator[Dut]:
-    d = start_dut("native")
-    try:
-        d.device.hello()
+    with greeted_dut("native") as d:
         yield d
-    finally:
-        d.device.close()
-        d.target.close()
 
 
 def _raw_configure(conf: Configure) -> bytes:

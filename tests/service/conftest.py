@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from hil_service.locks import lock_dir
-
 SMALL_PLAN = """\
 name: small
 dataset: digits
@@ -38,11 +34,3 @@ def small_plan(tmp_path: Path, runs: str = PASSING_RUN + FAILING_RUN, backend: s
     path.write_text(SMALL_PLAN.format(backend=backend, runs=runs))
     return path
 
-
-@pytest.fixture(autouse=True)
-def private_locks(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test its own lock directory, so tests never wait on each other's devices."""
-    path = tmp_path_factory.mktemp("locks")
-    monkeypatch.setenv("HIL_LOCK_DIR", str(path))
-    assert lock_dir() == path
-    return path
