@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from hil_service.errors import TargetError
@@ -19,13 +22,37 @@ def build_dir() -> Path:
     return Path(os.environ.get("HIL_BUILD_DIR", FIRMWARE_DIR / "build")).resolve()
 
 
+@contextlib.contextmanager
+def _exclusive_build() -> Iterator[None]:
+    """One make at a time on the build tree, across threads and processes.
+
+    Two runs that build the same image at once (a group's members, two test
+    processes) would otherwise link one program while the other executes it
+    (ETXTBSY) or take a half-written file as up to date. flock belongs to the
+    open file description, so two threads exclude each other as processes do.
+    """
+    directory = build_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".build.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run_make(args: list[str]) -> subprocess.CompletedProcess[str]:
+    with _exclusive_build():
+        return subprocess.run(args, capture_output=True, text=True)
+
+
 def make(target: str, **variables: str) -> None:
     """Run one make target; make itself decides whether anything is stale."""
     if not (FIRMWARE_DIR / "Makefile").is_file():
         raise BuildError(f"no firmware sources at {FIRMWARE_DIR} (is this a source checkout?)")
     args = ["make", "-C", str(FIRMWARE_DIR), f"BUILD={build_dir()}", target]
     args += [f"{k}={v}" for k, v in variables.items()]
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = _run_make(args)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise BuildError(f"make {target} failed in {FIRMWARE_DIR}:\n{tail}")
@@ -47,7 +74,7 @@ def make_fragment(fragment: str, goal: str, **variables: str) -> None:
         raise BuildError(f"no {fragment} in {FIRMWARE_DIR} (is this a source checkout?)")
     args = ["make", "-C", str(FIRMWARE_DIR), "-f", fragment, goal]
     args += [f"{k}={v}" for k, v in variables.items()]
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = _run_make(args)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise BuildError(f"make -f {fragment} {goal} failed in {FIRMWARE_DIR}:\n{tail}")

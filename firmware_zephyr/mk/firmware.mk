@@ -25,14 +25,19 @@ ifeq ($(PORT),mps2)
 MPS2_DEFINES += $(FW_FLAGS) -DODL_RX_RING_SIZE=$(ODL_RX_RING_SIZE)
 include $(FW_DIR)/mk/mps2.mk
 $(MPS2_BUILD)/odl_fw.elf: $(call mps2_objs,$(FW_SRCS) ports/mps2/main.c)
-# the build id changes without any source changing: always recompile its one user
-$(call mps2_objs,app/odl_app.c): FORCE
+# the build id changes without any source changing: its one user depends on a stamp
+# rewritten only when the id changes, so an unchanged tree relinks nothing
+$(MPS2_BUILD)/build_id.txt: FORCE
+	@mkdir -p $(@D); echo '$(GIT_HASH)' | cmp -s - $@ || echo '$(GIT_HASH)' > $@
+$(call mps2_objs,app/odl_app.c): $(MPS2_BUILD)/build_id.txt
 fw: $(MPS2_BUILD)/odl_fw.elf
 else ifeq ($(PORT),posix)
 POSIX_DEFINES += $(FW_FLAGS)
 include $(FW_DIR)/mk/posix.mk
 $(eval $(call posix_program,odl_fw,$(FW_SRCS)))
-$(call posix_objs,app/odl_app.c): FORCE
+$(POSIX_BUILD)/build_id.txt: FORCE
+	@mkdir -p $(@D); echo '$(GIT_HASH)' | cmp -s - $@ || echo '$(GIT_HASH)' > $@
+$(call posix_objs,app/odl_app.c): $(POSIX_BUILD)/build_id.txt
 fw: $(POSIX_BUILD)/odl_fw
 else
 $(error PORT must be mps2 or posix, not '$(PORT)')

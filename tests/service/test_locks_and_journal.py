@@ -106,3 +106,26 @@ def test_base_model_cached_by_recipe(tmp_path: Path) -> None:
     assert changed.key != first.key and changed.sha256 != first.sha256 and not changed.cached
     assert len(list((tmp_path / "cache").glob("*.blob"))) == 2
     assert json.dumps(first.host_accuracy)  # a plain float for run.json
+
+
+def test_firmware_builds_wait_for_each_other(tmp_path, monkeypatch) -> None:
+    """A build waits while another holds the build tree, so no run executes a program
+    that another is still linking (ETXTBSY) or takes a half-written one as up to date."""
+    import fcntl
+    import threading
+
+    from hil_service import firmware_build
+
+    monkeypatch.setenv("HIL_BUILD_DIR", str(tmp_path / "build"))
+    firmware_build.build_dir().mkdir(parents=True)
+    built: list[object] = []
+    with open(firmware_build.build_dir() / ".build.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=lambda: built.append(firmware_build.build_firmware_posix()))
+        worker.start()
+        worker.join(1.0)
+        assert worker.is_alive() and not built  # waiting on the holder, nothing built yet
+        assert not (firmware_build.build_dir() / "fw_posix").exists()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(120)
+    assert built and os.access(str(built[0]), os.X_OK)
