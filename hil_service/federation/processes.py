@@ -227,13 +227,20 @@ class Federation:
                                       f"{proc.returncode}; logs in {self.workdir}")
 
     def close(self) -> None:
-        """SIGTERM every process group, SIGKILL what is left after 5 s; safe twice."""
+        """SIGTERM every process group and every descendant, SIGKILL what is left after 5 s;
+        safe twice.
+
+        Flower's SuperExec starts the ServerApp and ClientApps in sessions of their own,
+        so killing our process groups alone leaves them running, re-parented to init:
+        their pids are taken before anything dies."""
+        strays = _descendants({proc.pid for proc in self._procs if proc.poll() is None})
         for proc in self._procs:
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
+        _signal_all(strays, signal.SIGTERM)
         deadline = time.monotonic() + 5.0
         for proc in self._procs:
             try:
@@ -244,7 +251,48 @@ class Federation:
                 except ProcessLookupError:
                     pass
                 proc.wait(5.0)
+        while strays and time.monotonic() < deadline and any(_running(pid) for pid in strays):
+            time.sleep(0.05)
+        _signal_all([pid for pid in strays if _running(pid)], signal.SIGKILL)
         self._procs.clear()
         for f in self._logs:
             f.close()
         self._logs.clear()
+
+
+def _descendants(roots: set[int]) -> list[int]:
+    """Pids of every live descendant of roots, from /proc (children, grandchildren, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while pid exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
