@@ -19,7 +19,9 @@ Prints one JSON object. Method:
   to it; lost / duplicated samples are the stream samples the device's
   METRICS `seen` lacks / has beyond the stream (batches: per 16);
 - resends are frames sent again (LinkStats.resent); syncs are markers sent
-  to learn the device's position; wall time is the whole run.
+  to learn the device's position; fragments are FRAGMENT pieces sent
+  (protocol 5: an item whose one-item frame no longer fits the line's size
+  goes in pieces), fragmented the items sent so; wall time is the whole run.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class RunResult:
     fetched: int = 0
     lost_replies: int = 0
     shrinks: int = 0
+    fragments: int = 0
+    fragmented: int = 0
     link_errors: dict[str, int] = field(default_factory=dict)
     faults_up: int = 0
     faults_down: int = 0
@@ -132,6 +136,7 @@ def run_once(elf: Path, w: Workload, spec: FaultSpec | None, seed: int,
             st = dev.link.stats
             res.resends, res.syncs, res.fetched = st.resent, st.syncs, st.fetched
             res.lost_replies, res.shrinks, res.link_errors = st.lost_replies, st.shrinks, st.errors
+            res.fragments, res.fragmented = st.fragments, st.fragmented
             dev.close()
         res.faults_up, res.faults_down = proxy.up.tally.total, proxy.down.tally.total
     res.wall_s = round(time.monotonic() - start, 2)
@@ -152,6 +157,7 @@ def summarise(runs: list[RunResult]) -> list[dict[str, Any]]:
             "duplicated_batches": sum(math.ceil((r.duplicated_samples or 0) / BATCH) for r in done),
             "resends_mean": round(float(np.mean([r.resends for r in group])), 1),
             "syncs_mean": round(float(np.mean([r.syncs for r in group])), 1),
+            "fragments_mean": round(float(np.mean([r.fragments for r in group])), 1),
             "wall_s_mean": round(float(np.mean([r.wall_s for r in group])), 1),
             "wall_s_max": max(r.wall_s for r in group),
             "faults_mean": round(float(np.mean([r.faults_up + r.faults_down for r in group])), 1),
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
                 runs.append(r)
                 print(f"{kind.value:9} {rate:g} seed {seed}: "
                       f"{'ok' if r.completed else 'FAILED'} {r.wall_s:6.1f} s, "
-                      f"{r.resends} resends, weights equal {r.weights_equal} "
+                      f"{r.resends} resends, {r.fragments} pieces, weights equal {r.weights_equal} "
                       f"{r.error or ''}", file=sys.stderr, flush=True)
     drop = {"weights", "evaluations"}
     print(json.dumps({

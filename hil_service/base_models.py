@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from hil_service import data as _data_package
 from hil_service import datasets
 from hil_service.errors import ConfigError
 from hil_service.firmware_build import build_dir
-from hil_service.plan import Plan
+from hil_service.plan import BaseModelSpec, Plan
 from hil_service.reference import Arch, Mlp, Strategy, TrainParams
 from hil_service.reference import mlp as _mlp_module
 
@@ -40,6 +41,9 @@ class PreparedData:
     scenario: datasets.Scenario
     n_features: int
     n_classes: int
+    #: for workflows that shift or pretrain on their own (continual)
+    image_shape: tuple[int, int] = (0, 0)
+    base_recipe: BaseModelSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class BaseModel:
     sha256: str  # of the blob itself, recorded in run.json
     cached: bool
     host_accuracy: float  # the twin's accuracy on the test split, for the record
+    #: None: pretrained here from the plan's recipe; else where the weights came from
+    #: (an earlier run's result or a blob file, hil_service/lineage.py)
+    origin: dict[str, Any] | None = None
 
     def model(self) -> Mlp:
         return Mlp.from_blob(self.blob)
@@ -59,7 +66,7 @@ def prepare_data(plan: Plan) -> PreparedData:
     ds = datasets.load(plan.dataset)
     sc = plan.scenario
     return PreparedData(datasets.scenario(ds, sc.base, sc.stream, sc.test, sc.seed, sc.shift),
-                        ds.n_features, ds.n_classes)
+                        ds.n_features, ds.n_classes, ds.image_shape, plan.base_model)
 
 
 def _code_hash() -> str:
@@ -110,6 +117,8 @@ def check_learned(plan: Plan, arch: Arch, model: Mlp, data: PreparedData) -> Non
 
 def prepare(plan: Plan, data: PreparedData, directory: Path | None = None) -> BaseModel:
     """The plan's base model from the cache, or pretrained now and cached."""
+    if plan.base_model.from_run is not None or plan.base_model.blob is not None:
+        return _earlier(plan, data)
     arch = Arch((data.n_features, *plan.base_model.hidden, data.n_classes))
     key = recipe_key(plan, arch, data)
     directory = directory or cache_dir() / "bases"
@@ -136,3 +145,19 @@ def prepare(plan: Plan, data: PreparedData, directory: Path | None = None) -> Ba
     if plan.base_model.epochs:
         check_learned(plan, arch, model, data)
     return BaseModel(arch, blob, key, hashlib.sha256(blob).hexdigest(), cached, acc)
+
+
+def _earlier(plan: Plan, data: PreparedData) -> BaseModel:
+    """The weights of an earlier run or a blob file (load_plan checked them at their line)."""
+    from hil_service.lineage import resolve_base
+
+    b = plan.base_model
+    src = resolve_base(b.from_run, b.blob, b.strategy, b.device)
+    if (src.sizes[0], src.sizes[-1]) != (data.n_features, data.n_classes):
+        raise BaseModelError(f"architecture mismatch: the model {'-'.join(map(str, src.sizes))} of "
+                             f"{src.path} does not take {plan.dataset} ({data.n_features} features, "
+                             f"{data.n_classes} classes)")
+    model = Mlp.from_blob(src.blob)
+    sc = data.scenario
+    acc = float(np.mean(model.predict(sc.x_test) == sc.y_test)) if len(sc.x_test) else float("nan")
+    return BaseModel(model.arch, src.blob, src.sha256, src.sha256, True, acc, src.origin)

@@ -10,17 +10,22 @@ line) before the symptom the link saw; `close()` ends it all.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from hil_service.backends import BackendError, LiveTarget
+from hil_service.backends.process import ProcessTarget
 from hil_service.backends.registry import Backend, LatencyClock, backend_for
 from hil_service.device import Device
 from hil_service.errors import HilError, TargetError
 from hil_service.image import FirmwareImage, inspect_image
 from hil_service.inventory import DeviceEntry
+from hil_service.link import LinkStats
 from hil_service.protocol import Hello
 
 __all__ = ["BringUp", "LiveDevice", "StaleImage"]
@@ -42,6 +47,8 @@ class LiveDevice:
     hello: Hello
     image: FirmwareImage
     clock: LatencyClock
+    #: where close() leaves the link's counters (<device>.link.jsonl), None: nowhere
+    log_dir: Path | None = None
 
     def hello_json(self) -> dict[str, object]:
         h = self.hello
@@ -52,9 +59,31 @@ class LiveDevice:
 
     def close(self) -> None:
         try:
+            if self.log_dir is not None:
+                keep_link_stats(self.entry.id, self.device.link.stats, self.target.serial_url,
+                                self.log_dir)
             self.device.close()
         finally:
             self.target.close()
+
+
+def keep_link_stats(device_id: str, stats: LinkStats, serial_url: str, log_dir: Path) -> None:
+    """One JSON line per target session: the link's frame, resend and error counters."""
+    record = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+              "serial_url": serial_url, **dataclasses.asdict(stats)}
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with (log_dir / f"{device_id}.link.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError:
+        pass  # a full disk must not stop the teardown
+
+
+def _keep_console(target: LiveTarget, path: Path) -> None:
+    """Have the target's process append its console/emulator log to path when it closes."""
+    process = target if isinstance(target, ProcessTarget) else getattr(target, "process", None)
+    if isinstance(process, ProcessTarget):
+        process.keep_log = path
 
 
 def death_line(target: LiveTarget) -> str | None:
@@ -93,8 +122,10 @@ class BringUp:
 
     def __init__(self, entry: DeviceEntry, image: Path | None = None, *,
                  events: Callable[[str], None] | None = None,
-                 backend: Backend | None = None) -> None:
+                 backend: Backend | None = None, log_dir: Path | None = None) -> None:
         self.entry = entry
+        #: a run directory's logs/: console logs and link counters kept there at close
+        self.log_dir = log_dir
         self.backend = backend if backend is not None else backend_for(entry)
         self._image_path = image
         self._image: FirmwareImage | None = None
@@ -148,6 +179,8 @@ class BringUp:
         self._death = None
         self._event(f"starting {self.entry.backend} with {image.path.name}")
         target = self.backend.start(self.entry, image.path, self._events)
+        if self.log_dir is not None:
+            _keep_console(target, self.log_dir / f"{self.entry.id}.console.log")
         device: Device | None = None
         try:
             device = Device.open(target.serial_url, baudrate=self.entry.baud)
@@ -161,7 +194,7 @@ class BringUp:
             target.close()
             raise
         self._live = LiveDevice(self.entry, target, device, hello, image,
-                                self.backend.latency_clock(self.entry))
+                                self.backend.latency_clock(self.entry), self.log_dir)
         self._stale = False
         return self._live
 

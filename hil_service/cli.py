@@ -17,11 +17,12 @@ from typing import TextIO
 
 from hil_service.backends.capabilities import FlashResult
 from hil_service.bringup import BringUp, StaleImage
+from hil_service.cancel import Cancelled, cancel_on_signals
 from hil_service.errors import HilError
 from hil_service.inventory import DEFAULT_INVENTORY, load_inventory
 from hil_service.locks import DeviceLock
 from hil_service.plan import BackendKind, backend_kinds, load_plan
-from hil_service.selection import SelectionError, check_device_names, select_devices
+from hil_service.selection import SelectionError, Skipped, check_device_names, select_pool
 from hil_service.yaml_source import SourceError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -86,7 +87,9 @@ def _new_out_dir(out: Path | None, plan_name: str) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hil_service.base_models import prepare_data
+    from hil_service.history_cli import regression_summary
     from hil_service.plan_limits import check_devices
+    from hil_service.results import load_run
     from hil_service.runner import check_plan_fits, run_plan
 
     if args.superlink:
@@ -96,24 +99,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
     backend = BackendKind(args.backend) if args.backend else None
     check_device_names(plan, inventory)
-    devices = select_devices(inventory, plan.devices, backend, args.dut)
+    selection = select_pool(inventory, plan.devices, backend, args.dut)
+    devices = selection.devices
     check_plan_fits(plan, prepare_data(plan), devices)
     check_devices(args.plan, plan, devices)  # the model's arena on each device, before boot
     out = _new_out_dir(args.out, plan.name)
     reporter = ConsoleReporter()
     reporter.event("host", f"plan {plan.name}: {len(plan.strategies)} strategy run(s) on "
                            f"{', '.join(d.id for d in devices)}; results in {out}")
-    outcome = run_plan(plan, Path(args.plan), devices, out, reporter, args.lock_timeout)
+    try:
+        outcome = run_plan(plan, Path(args.plan), devices, out, reporter, args.lock_timeout,
+                           fail_on_regression=args.fail_on_regression, spares=selection.spares,
+                           skipped=selection.skipped, require_all=args.require_all_devices)
+    except KeyboardInterrupt:
+        if args.pushgateway:  # a cancelled night is pushed as "stopped", quickly: a kill follows
+            _push(out, args.pushgateway, timeout=2.0)
+        raise
+    push_failed = bool(args.pushgateway) and not _push(outcome.directory, args.pushgateway)
     for s in outcome.summaries:
         print(s.line())
+    regression_lines, regression_tail = regression_summary(load_run(outcome.directory))
+    for line in regression_lines:
+        print(line)
     passed = sum(s.status == "passed" for s in outcome.summaries)
     failed = sum(s.status == "failed" for s in outcome.summaries)
     errors = sum(s.status == "error" for s in outcome.summaries)
-    print(f"{plan.name}: {passed} passed, {failed} failed, {errors} errors "
-          f"on {len(devices)} device(s); {outcome.directory / 'run.json'}")
-    if outcome.status == "passed":
+    print(f"{plan.name}: {passed} passed, {failed} failed, {errors} errors{regression_tail} "
+          f"on {len(devices)} device(s){_gaps(outcome.status, selection.skipped)}; "
+          f"{outcome.directory / 'run.json'}")
+    if outcome.status == "passed" and not push_failed:
         return EXIT_OK
     return EXIT_FAILED if outcome.status == "failed" else EXIT_ERROR
+
+
+def _gaps(status: str, skipped: Sequence[Skipped]) -> str:
+    """The summary line's tail: devices the selection could not use, a stopped run."""
+    tail = ""
+    if skipped:
+        tail += f", {len(skipped)} skipped (" + "; ".join(f"{x.device}: {x.reason}"
+                                                         for x in skipped) + ")"
+    return tail + (", STOPPED" if status == "stopped" else "")
+
+
+def _push(run_dir: Path, gateway: str, timeout: float = 10.0) -> bool:
+    """Push the run's metrics (--pushgateway); False, with the reason on stderr, if that failed."""
+    from hil_service.metrics_push import push_run
+
+    try:
+        print(f"pushed {push_run(run_dir, gateway, timeout)} metric groups to {gateway}",
+              file=sys.stderr)
+    except HilError as exc:
+        _error(str(exc))
+        return False
+    return True
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -176,9 +214,10 @@ def _flash_locked(bring: BringUp, no_verify: bool) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from hil_service.report import write_report
-    from hil_service.results import load_run
+    from hil_service.results import effective_status, load_run
 
     data = load_run(args.run_dir)
+    status = effective_status(data)  # "abandoned": left "running" by a process that is gone
     path = write_report(data, args.run_dir / "report.html")
     runs = data["runs"]
     for run in runs:
@@ -188,8 +227,13 @@ def cmd_report(args: argparse.Namespace) -> int:
               f"{held}/{len(run['expectations'])} expectations"
               + (f", accuracy {acc:.3f}" if acc is not None else "")
               + (f"; {run['error']}" if run.get("error") else ""))
-    print(f"{data['plan']['name']}: {data['status']}, {len(runs)} runs; report {path}")
-    return {"passed": EXIT_OK, "failed": EXIT_FAILED}.get(data["status"], EXIT_ERROR)
+    from hil_service.history_cli import regression_summary
+
+    regression_lines, regression_tail = regression_summary(data)
+    for line in regression_lines:
+        print(line)
+    print(f"{data['plan']['name']}: {status}, {len(runs)} runs{regression_tail}; report {path}")
+    return {"passed": EXIT_OK, "failed": EXIT_FAILED}.get(status, EXIT_ERROR)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -211,9 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="run directory (default runs/<plan>-<time>)")
     run.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
     run.add_argument("--lock-timeout", type=float, default=0.0,
-                     help="seconds to wait for a device another run holds (default 0)")
+                     help="seconds to wait for a device another run holds, when no other "
+                          "device the plan selects is free (default 0)")
+    run.add_argument("--require-all-devices", action="store_true",
+                     help="a selected device that is unavailable fails the run (default: it "
+                          "is reported as skipped; plan field require_all_devices)")
     run.add_argument("--superlink", metavar="HOST:PORT",
                      help="federated runs join this Flower SuperLink instead of starting one")
+    run.add_argument("--pushgateway", metavar="URL",
+                     help="push the run's metrics to this Prometheus Pushgateway when it ends")
+    run.add_argument("--fail-on-regression", action="store_true",
+                     help="a regression against the run history fails the run (and its junit case)")
     run.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list the inventory and what is available")
@@ -236,20 +288,28 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=9464)
     sv.add_argument("--address", default="127.0.0.1")
     sv.set_defaults(func=cmd_serve)
+    from hil_service.history_cli import add_parser as add_history
+
+    add_history(sub, DEFAULT_RUNS)
+    from hil_service.lineage_cli import add_lineage_command
+
+    add_lineage_command(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with cancel_on_signals():  # SIGTERM, SIGHUP: as Ctrl-C (hil_service.cancel)
+            return int(args.func(args))
     except (SourceError, SelectionError) as exc:
         return _error(str(exc))
     except (HilError, OSError) as exc:
         # expected failures (and the disk's) in one line; anything else is a bug: traceback
         return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    except KeyboardInterrupt:
-        return _error("interrupted; what was measured is in the run directory")
+    except KeyboardInterrupt as exc:
+        why = str(exc) if isinstance(exc, Cancelled) else "interrupted"
+        return _error(f"{why}; what was measured is in the run directory")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,12 @@ class TrainSummary:
     # contributes none
     step_cycles: tuple[int, ...] = ()
     outcomes: tuple[int, ...] = ()
+    # per TRAIN reply that arrived, in stream order: (samples, predicted right
+    # before the update, loss_sum) -- the training curve (train_curve.py)
+    batches: tuple[tuple[int, int, float], ...] = ()
+    # train_unlabelled(): int16 pseudo label per sample whose reply arrived, in
+    # stream order, -1 = not confident (not trained); None for labelled TRAIN
+    pseudo_labels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,8 @@ class Device:
                                    f"this host {PROTOCOL_VERSION}")
         self.info = info
         # never more unacknowledged bytes than the device's RX buffer holds
-        self.link.set_limits(rx_capacity=info.rx_capacity, max_body=info.max_body)
+        self.link.set_limits(rx_capacity=info.rx_capacity, max_body=info.max_body,
+                             frag_max=info.frag_max)
         return info
 
     def resync(self) -> ResyncInfo:
@@ -171,7 +178,8 @@ class Device:
         body = Configure(arch.sizes, int(params.strategy), params.learning_rate, params.momentum,
                          params.s_min, params.s_max, params.zeta, params.gate_threshold,
                          int(params.select_score), params.select_threshold, seed is not None,
-                         seed or 0).encode()
+                         seed or 0, int(params.pseudo_score), params.pseudo_threshold,
+                         params.l2sp_lambda).encode()
         reply = self._call(Cmd.CONFIGURE, body)
         self.arch = arch
         return int(struct.unpack_from("<I", reply.body)[0])
@@ -243,9 +251,25 @@ class Device:
         so the result does not depend on how they were cut. On a LinkError see
         resync()."""
         x, y = np.atleast_2d(np.asarray(x, np.float32)), np.asarray(y)
-        fit = self._per_frame(x.shape[1], True, quant, batch_size, TrainReply.max_samples, 16,
-                              "TRAIN reply")
-        job = Job(Cmd.TRAIN, len(x), lambda lo, hi: encode_batch(x[lo:hi], y[lo:hi], quant), fit)
+        settled = self._stream_samples(Cmd.TRAIN, x, y, quant, batch_size, TrainReply.max_samples,
+                                       "TRAIN reply", progress)
+        parsed = [TrainReply.decode(self._check(Cmd.TRAIN, s.frame).body)
+                  for s in settled if s.frame is not None]
+        return TrainSummary(len(x), sum(p.trained for p in parsed), sum(p.skipped for p in parsed),
+                            sum(p.not_selected for p in parsed), sum(p.loss_sum for p in parsed),
+                            sum(s.frame is None for s in settled),
+                            tuple(c for p in parsed for c in p.step_cycles),
+                            tuple(o for p in parsed for o in p.outcomes),
+                            tuple((p.count, p.correct, p.loss_sum) for p in parsed))
+
+    def _stream_samples(self, cmd: Cmd, x: np.ndarray, y: np.ndarray | None,
+                        quant: Quantization | None, batch_size: int | None,
+                        reply_max: Callable[[int], int],
+                        reply: str, progress: Progress | None) -> list[Settled]:
+        """Stream a training batch command over the link; every settled frame, in order."""
+        fit = self._per_frame(x.shape[1], y is not None, quant, batch_size, reply_max, 16, reply)
+        job = Job(cmd, len(x), lambda lo, hi: encode_batch(x[lo:hi], None if y is None else y[lo:hi],
+                                                           quant), fit)
         done = [0]
 
         def tick(s: Settled) -> None:
@@ -254,15 +278,35 @@ class Device:
                 progress(done[0], len(x))
 
         settled = self.link.stream(job, on_reply=tick)
-        self.link.stats.payload_bytes += len(x) * batch_record_bytes(x.shape[1], True,
+        self.link.stats.payload_bytes += len(x) * batch_record_bytes(x.shape[1], y is not None,
                                                                      quant is not None)
-        parsed = [TrainReply.decode(self._check(Cmd.TRAIN, s.frame).body)
+        return settled
+
+    def train_unlabelled(self, x: np.ndarray, *, batch_size: int | None = None,
+                         quant: Quantization | None = None,
+                         progress: Progress | None = None) -> TrainSummary:
+        """Stream unlabelled samples (TRAIN_UNLABELLED, protocol 5): the device labels
+        each with its own prediction when params.pseudo_score is confident under
+        params.pseudo_threshold and trains on it, and skips the others.
+
+        The summary's pseudo_labels holds, per sample, the label used or -1; its
+        skipped counts the gate's skips only (not confident: pseudo_labels == -1).
+        Frames and a LinkError behave as in train(); the twin is Mlp.train_unlabelled()."""
+        from hil_service.pseudo_wire import TrainUnlabelledReply
+
+        x = np.atleast_2d(np.asarray(x, np.float32))
+        settled = self._stream_samples(Cmd.TRAIN_UNLABELLED, x, None, quant, batch_size,
+                                       TrainUnlabelledReply.max_samples, "TRAIN_UNLABELLED reply",
+                                       progress)
+        parsed = [TrainUnlabelledReply.decode(self._check(Cmd.TRAIN_UNLABELLED, s.frame).body)
                   for s in settled if s.frame is not None]
+        labels = (np.concatenate([p.pseudo_labels for p in parsed]) if parsed
+                  else np.zeros(0, np.int16))
         return TrainSummary(len(x), sum(p.trained for p in parsed), sum(p.skipped for p in parsed),
                             sum(p.not_selected for p in parsed), sum(p.loss_sum for p in parsed),
                             sum(s.frame is None for s in settled),
                             tuple(c for p in parsed for c in p.step_cycles),
-                            tuple(o for p in parsed for o in p.outcomes))
+                            tuple(o for p in parsed for o in p.outcomes), (), labels)
 
     def _predict(self, cmd: Cmd, x: np.ndarray, y: np.ndarray | None, score_kind: ScoreKind,
                  quant: Quantization | None, batch_size: int | None) -> Predictions:
@@ -328,7 +372,8 @@ class Device:
         conf = Configure(arch.sizes, int(params.strategy), params.learning_rate, params.momentum,
                          params.s_min, params.s_max, params.zeta, params.gate_threshold,
                          int(params.select_score), params.select_threshold, seed is not None,
-                         seed or 0)
+                         seed or 0, int(params.pseudo_score), params.pseudo_threshold,
+                         params.l2sp_lambda)
         reply = self._call(Cmd.CONFIGURE, encode_configure_continual(conf, max_arch.sizes,
                                                                      replay_capacity))
         self.arch = arch

@@ -15,7 +15,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["AMOUNT", "METRICS", "RATIO", "RATIO_CHANGE", "MetricInfo", "Threshold", "ThresholdError",
            "UnitKind", "Verdict", "catalogue", "check", "register_metrics"]
@@ -43,6 +43,9 @@ class MetricInfo:
     per_device: bool = False
     #: None: RATIO for unit "ratio", else AMOUNT
     kind: UnitKind | None = None
+    #: which way is better ("higher" | "lower"), for regression checks (history.py);
+    #: None lets history.direction() infer it from the unit, or not check the metric
+    better: str | None = field(default=None, compare=False)
 
     @property
     def unit_kind(self) -> UnitKind:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hil_service.errors import TargetError
+from hil_service.procs import owned_env
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware_zephyr"
 
@@ -43,7 +44,8 @@ def _exclusive_build() -> Iterator[None]:
 
 def _run_make(args: list[str]) -> subprocess.CompletedProcess[str]:
     with _exclusive_build():
-        return subprocess.run(args, capture_output=True, text=True)
+        # owned_env: if `hil` is killed mid-build, its watchdog stops make too
+        return subprocess.run(args, capture_output=True, text=True, env=owned_env())
 
 
 def make(target: str, **variables: str) -> None:

@@ -19,6 +19,12 @@ frame with its seq gets the cached reply), frames the remaining items anew,
 smaller if the line keeps failing, and carries on. Echoes of old copies
 never count as failures; only a frame that had to be sent again does.
 
+A command whose one-item frame does not fit the size the line allows any
+more is sent as FRAGMENT pieces (protocol 5), each its own frame with its own
+seq, recovered like any frame; the device reassembles them and runs the
+command once, with the last piece (docs/protocol.md, "Fragments"). When the
+line is clean again the size grows back and items go whole.
+
 The link gives up when `budget` seconds pass without any frame settling (a
 junk stream does not hold it: waits run from the last send or settle, not
 from the last byte). A give-up leaves copies on the wire; the next exchange,
@@ -32,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from hil_service import wire_gen as W
 from hil_service.errors import HilError
 from hil_service.protocol import (
     CRC_BYTES,
@@ -63,6 +70,8 @@ MAX_BACKOFF = 4.0
 TROUBLE_FRAMES = 32
 #: Frames that must settle cleanly in a row before frames grow again.
 GROW_AFTER = 4
+#: Fewest body bytes a FRAGMENT piece carries (below that its head and CRC dominate).
+MIN_PIECE = 16
 
 
 class SerialLike(Protocol):
@@ -80,6 +89,8 @@ class LinkStats(_ProtocolLinkStats):
     lost_replies: int = 0  # frames that ran but whose reply could not be had
     shrinks: int = 0  # times the frame size was halved
     grows: int = 0  # times it was doubled back
+    fragments: int = 0  # FRAGMENT frames sent (resends included)
+    fragmented: int = 0  # reassemblies started: items sent in pieces
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,20 @@ class _Sent:
     nbytes: int
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """Body bytes [offset, end) of total of the reassembly opened by first_seq."""
+
+    first_seq: int
+    offset: int
+    end: int
+    total: int
+
+    @property
+    def last(self) -> bool:
+        return self.end == self.total
+
+
 @dataclass
 class _Out:
     seq: int
@@ -203,6 +228,12 @@ class _Out:
     sent_at: float
     fetching: bool = False
     fetches: int = 0
+    piece: _Piece | None = None
+
+    @property
+    def items(self) -> bool:
+        """Its reply settles items (a whole frame or a last piece)."""
+        return self.piece is None or self.piece.last
 
 
 class Link:
@@ -232,14 +263,16 @@ class Link:
         self._trouble = 0  # frames to settle before the line counts as clean again
         self._clean_run = 0
         self._failed_in_row = 0
-        self.set_limits(rx_capacity=window, max_body=max_body)
+        self.set_limits(rx_capacity=window, max_body=max_body)  # no pieces before HELLO
 
     def close(self) -> None:
         self.port.close()
 
     # -- sizes -------------------------------------------------------------
-    def set_limits(self, *, rx_capacity: int, max_body: int) -> None:
-        """The device's RX ring and largest body (from HELLO); resets the adaptive sizes."""
+    def set_limits(self, *, rx_capacity: int, max_body: int, frag_max: int = 0) -> None:
+        """The device's RX ring, largest body and reassembly buffer (from HELLO);
+        resets the adaptive sizes."""
+        self.frag_max = frag_max
         # room for bytes a noisy line adds (duplicates, garbage) and for markers
         slack = min(1024, max(32, rx_capacity // 16))
         self.rx_window = max(2 * MIN_FRAME_WIRE, rx_capacity - slack)
@@ -342,8 +375,14 @@ class Link:
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
 
     def _marker(self, base: int) -> int:
-        seq = (base + MARKER_AHEAD - self._markers % _MARKER_IDS) & 0xFFFF
-        self._markers += 1
+        while True:
+            seq = (base + MARKER_AHEAD - self._markers % _MARKER_IDS) & 0xFFFF
+            self._markers += 1
+            # base and the count can move in step (base + 1, count + 1): never reuse
+            # the seq of a marker whose answer is still to come, or that late answer
+            # (sent before the frames since) would pass for the new marker's
+            if not any(s.kind == "marker" and s.seq == seq for s in self._pipe):
+                break
         self.stats.syncs += 1
         self._send("marker", Frame(MARKER_CMD, seq))
         return seq
@@ -435,7 +474,10 @@ class _Exchange:
         link._cmd = job.cmd
         self.out: list[_Out] = []  # sent, not settled, oldest first
         self.pos = 0  # first item not in out nor settled
-        self.sent_upto = 0  # items sent at least once (resends are counted below it)
+        # the item at pos in pieces: body bytes already sent, and its reassembly's first seq
+        self.piece_at = 0
+        self.piece_first = 0
+        self.sent_upto = (0, 0)  # (item, piece offset) sent at least once: resends lie below
         self.done: list[Settled] = []
         self.syncing: set[int] = set()  # markers of the sync under way
         self.progress_at = self.last_reply_at = time.monotonic()
@@ -443,7 +485,8 @@ class _Exchange:
         self.backoff = 1.0
         self.wait_until = self.progress_at + link._quiet(max_wait)
         self.reason = ""
-        self._built: tuple[int, int, int, Frame, int] | None = None  # pos, seq, limit, frame, items
+        # pos, seq, limit, piece_at -> frame, items, piece
+        self._built: tuple[tuple[int, int, int, int], Frame, int, _Piece | None] | None = None
 
     def run(self) -> list[Settled]:
         try:
@@ -474,30 +517,57 @@ class _Exchange:
         return self.done
 
     # -- sending -------------------------------------------------------------
-    def _next_frame(self) -> tuple[Frame, int]:
-        """The frame starting at pos under the current size limit, and its item count."""
+    def _next_frame(self) -> tuple[Frame, int, _Piece | None]:
+        """The frame starting at pos under the current size limit, its item count,
+        and which piece of the item's body it is when the item goes in pieces."""
         link, job = self.link, self.job
         limit = link.body_limit
-        key = (self.pos, link._next_seq, limit)
-        if self._built is None or self._built[:3] != key:
+        key = (self.pos, link._next_seq, limit, self.piece_at)
+        if self._built is None or self._built[0] != key:
             n = max(1, min(job.fit(limit), job.count - self.pos))
-            frame = Frame(job.cmd, link._next_seq, job.body(self.pos, self.pos + n))
-            self._built = (*key, frame, n)
-        return self._built[3], self._built[4]
+            body = job.body(self.pos, self.pos + n)
+            piece = None
+            if self.piece_at or (n == 1 and len(body) > limit and self._may_split(len(body))):
+                # not even one item fits the line's size: its body in pieces
+                body = job.body(self.pos, self.pos + 1) if n > 1 else body
+                first = self.piece_first if self.piece_at else link._next_seq
+                end = min(len(body), self.piece_at + max(MIN_PIECE, limit - W.FRAGMENT.head_bytes))
+                piece = _Piece(first, self.piece_at, end, len(body))
+                frame = Frame(Cmd.FRAGMENT, link._next_seq, W.FRAGMENT.encode(
+                    cmd=job.cmd, reserved=0, first_seq=first, total=len(body),
+                    offset=self.piece_at, piece=body[self.piece_at : end]))
+                n = 1
+            else:
+                frame = Frame(job.cmd, link._next_seq, body)
+            self._built = (key, frame, n, piece)
+        return self._built[1], self._built[2], self._built[3]
+
+    def _may_split(self, body: int) -> bool:
+        """The device reassembles a body this long (HELLO's frag_max), and the
+        command may go in pieces (HELLO opens a session, which ends a reassembly)."""
+        return not self.job.opens_session and 0 < body <= self.link.frag_max
 
     def _fill(self) -> None:
         link = self.link
         sent = False
         while self.pos < self.job.count:
-            frame, n = self._next_frame()
+            frame, n, piece = self._next_frame()
             if link._pipe and link._in_flight + len(frame.wire()) + 1 > link.window:
                 break
             link._send("frame", frame)
-            if self.pos < self.sent_upto:
+            at = (self.pos, self.piece_at)
+            if at < self.sent_upto:
                 link.stats.resent += 1
-            self.out.append(_Out(frame.seq, self.pos, self.pos + n, time.monotonic()))
-            self.pos += n
-            self.sent_upto = max(self.sent_upto, self.pos)
+            self.out.append(_Out(frame.seq, self.pos, self.pos + n, time.monotonic(), piece=piece))
+            if piece is None or piece.last:
+                self.pos += n
+                self.piece_at = 0
+            else:
+                self.piece_at, self.piece_first = piece.end, piece.first_seq
+            if piece is not None:
+                link.stats.fragments += 1
+                link.stats.fragmented += piece.offset == 0
+            self.sent_upto = max(self.sent_upto, (self.pos, self.piece_at))
             link._next_seq = (link._next_seq + 1) & 0xFFFF
             sent = True
         if sent:
@@ -557,10 +627,14 @@ class _Exchange:
         if idx is None:
             link._error("unexpected_reply")
             return
-        if frame.cmd not in (self.job.cmd | REPLY, Cmd.ERROR):
+        out = self.out[idx]
+        # a piece before the last is answered by FRAGMENT; the last by the command itself
+        want = self.job.cmd if out.items else Cmd.FRAGMENT
+        if frame.cmd not in (want | REPLY, Cmd.ERROR):
             link._error("mismatched_reply")
             return
-        out = self.out[idx]
+        if not out.items and frame.cmd == Cmd.ERROR and not frame.flags & FLAG_STALE:
+            self._refused_piece(out, ErrorReply.decode(frame.body))
         link._confirm(("fetch",) if out.fetching else ("frame",), out.seq)
         if out.fetching:
             link.stats.fetched += 1
@@ -574,12 +648,13 @@ class _Exchange:
     def _settle(self, idx: int, frame: Frame | None, now: float) -> None:
         for i, o in enumerate(self.out[: idx + 1]):
             got = frame if i == idx else None
-            if got is None:
-                self.link.stats.lost_replies += 1
-            settled = Settled(o.lo, o.hi, got)
-            self.done.append(settled)
-            if self.on_reply is not None:
-                self.on_reply(settled)
+            if o.items:  # a piece before the last settles no item and its reply says nothing
+                if got is None:
+                    self.link.stats.lost_replies += 1
+                settled = Settled(o.lo, o.hi, got)
+                self.done.append(settled)
+                if self.on_reply is not None:
+                    self.on_reply(settled)
             self.link._succeeded()
             self.link._trouble = max(0, self.link._trouble - 1)
         del self.out[: idx + 1]
@@ -608,8 +683,14 @@ class _Exchange:
             ran = 0  # a HELLO whose reply was lost is simply asked again
         if ran < len(self.out):
             # these never ran and no copy of them is on the wire: frame them anew
-            self.pos = self.out[ran].lo
-            link._next_seq = self.out[ran].seq
+            # (a piece goes on from its offset: the device holds the ones before it)
+            first_lost = self.out[ran]
+            self.pos = first_lost.lo
+            piece = first_lost.piece
+            self.piece_at = piece.offset if piece is not None else 0
+            if piece is not None:
+                self.piece_first = piece.first_seq
+            link._next_seq = first_lost.seq
             del self.out[ran:]
             link._failed()
         if ran:
@@ -617,6 +698,9 @@ class _Exchange:
             if ran > 1:
                 self._settle(ran - 2, None, now)
             last = self.out[0]
+            if not last.items:
+                self._settle(0, None, now)  # a piece's answer says only that it ran
+                return
             if last.fetching:
                 link._failed()  # its reply did not come through: smaller frames from now on
                 if self.job.idempotent and last.fetches >= 2:
@@ -628,8 +712,22 @@ class _Exchange:
 
     def _interrupted(self) -> Interrupted:
         acknowledged = max((s.hi for s in self.done), default=0)
+        # a piece before the last applies nothing even when it ran
         return Interrupted(self.job.cmd, self.job.count, acknowledged,
-                           tuple((o.seq, o.lo, o.hi) for o in self.out))
+                           tuple((o.seq, o.lo, o.hi if o.items else o.lo) for o in self.out))
+
+    def _refused_piece(self, out: _Out, err: ErrorReply) -> None:
+        """The device refused a piece: the host and the device disagree about the
+        reassembly; nothing of the item ran. Give up loudly rather than guess."""
+        gone = self._interrupted()
+        self.link.interrupted = gone
+        piece = out.piece
+        assert piece is not None
+        raise LinkError(
+            f"{_cmd_name(self.job.cmd)} (seq {out.seq}): the device refused piece "
+            f"[{piece.offset}, {piece.end}) of {piece.total} body bytes of item {out.lo} "
+            f"({err.describe()}, it holds {err.detail}); the device ran items "
+            f"[0, {gone.acknowledged}) of {gone.count}", gone)
 
     def _give_up(self, now: float) -> None:
         link = self.link

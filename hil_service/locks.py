@@ -11,13 +11,18 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Generic, TypeVar
 
 from hil_service.errors import TargetError
 
-__all__ = ["DeviceBusy", "DeviceLock", "lock_dir"]
+__all__ = ["DeviceBusy", "DeviceLock", "DevicePool", "lock_dir"]
+
+T = TypeVar("T")
 
 
 class DeviceBusy(TargetError):
@@ -82,3 +87,45 @@ class DeviceLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+class DevicePool(Generic[T]):
+    """One run's devices and spares: a busy device is swapped for any free spare.
+
+    Each device session claims a device: its own first, else a spare nobody
+    else holds (try-lock each, so a free one is taken at once). Only when none
+    is free does it wait, up to the lock timeout, for whichever frees first.
+    Without spares a claim is a plain `DeviceLock.acquire(timeout)`.
+    """
+
+    def __init__(self, spares: Sequence[T], key: Callable[[T], str], poll: float = 0.05) -> None:
+        self._spares = list(spares)
+        self._key = key
+        self._poll = poll
+        self._taken: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def claim(self, preferred: T, timeout: float = 0.0) -> tuple[T, DeviceLock]:
+        """A held lock on preferred or on a free spare (which is then taken for this run)."""
+        if not self._spares:
+            lock = DeviceLock(self._key(preferred))
+            lock.acquire(timeout=timeout)
+            return preferred, lock
+        deadline = time.monotonic() + timeout
+        while True:
+            busy: list[str] = []
+            with self._mutex:
+                spares = [s for s in self._spares if self._key(s) not in self._taken]
+            for entry in (preferred, *spares):
+                lock = DeviceLock(self._key(entry))
+                try:
+                    lock.acquire(timeout=0.0)
+                except DeviceBusy as exc:
+                    busy.append(str(exc))
+                    continue
+                with self._mutex:
+                    self._taken.add(self._key(entry))
+                return entry, lock
+            if time.monotonic() >= deadline:
+                raise DeviceBusy(f"every device of the pool is in use: {'; '.join(busy)}")
+            time.sleep(self._poll)

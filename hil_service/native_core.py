@@ -118,6 +118,7 @@ class NativeCore:
             "odl_model_init_weights": (C.c_int, [C.c_void_p, C.c_uint32]),
             "odl_model_predict": (C.c_int, [C.c_void_p, _FP, C.c_size_t, _FP, C.c_size_t, C.POINTER(C.c_uint16)]),
             "odl_train_step": (C.c_int, [C.c_void_p, _FP, C.c_size_t, C.c_uint16, C.POINTER(_StepResult)]),
+            "odl_train_step_unlabelled": (C.c_int, [C.c_void_p, _FP, C.c_size_t, C.POINTER(_StepResult)]),
             "odl_model_selected": (C.c_int, [C.c_void_p, C.c_uint8, C.POINTER(C.POINTER(C.c_uint16)), C.POINTER(C.c_uint16)]),
             "odl_model_get_stats": (C.c_int, [C.c_void_p, C.POINTER(_Stats)]),
             "odl_model_arena_peak": (C.c_int, [C.c_void_p, C.POINTER(C.c_size_t)]),
@@ -246,6 +247,27 @@ class NativeModel:
         return NativeStep(StepOutcome(r.outcome), r.predicted, r.loss, r.error, r.score,
                           tuple(r.k[:n]), self.selected(), r.macs_forward, r.macs_backward,
                           r.macs_backward_full)
+
+    def train_step_unlabelled(self, x: np.ndarray) -> NativeStep:
+        """odl_train_step_unlabelled(): predicted is the pseudo label unless NOT_CONFIDENT."""
+        arr, ptr = _floats(x)
+        r = _StepResult()
+        st = self.core.lib.odl_train_step_unlabelled(self._model, ptr, arr.size, C.byref(r))
+        self.core.check("odl_train_step_unlabelled", st)
+        n = self.arch.n_layers
+        return NativeStep(StepOutcome(r.outcome), r.predicted, r.loss, r.error, r.score,
+                          tuple(r.k[:n]), self.selected(), r.macs_forward, r.macs_backward,
+                          r.macs_backward_full)
+
+    def train_unlabelled(self, xs: np.ndarray) -> np.ndarray:
+        """Unlabelled steps in order: int16 pseudo label per sample, -1 where not confident."""
+        xs = np.atleast_2d(np.asarray(xs, np.float32))
+        out = np.full(len(xs), -1, np.int16)
+        for i, x in enumerate(xs):
+            r = self.train_step_unlabelled(x)
+            if r.outcome != StepOutcome.NOT_CONFIDENT:
+                out[i] = r.predicted
+        return out
 
     def train_sequence(self, xs: np.ndarray, ys: np.ndarray) -> None:
         """Steps over samples in the given order (no per-step results kept)."""

@@ -101,6 +101,12 @@ class BaseModelSpec(_Strict):
     epochs: Annotated[int, Field(ge=0, le=500)] = 30
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 7  # the core's RNG seed is a u32
     learning_rate: Annotated[float, Field(gt=0, le=10)] = 0.05
+    #: start from an earlier run's final weights (hil_service/lineage.py), or from a blob file;
+    #: then the recipe fields above are not used and hidden defaults to the weights' own
+    from_run: str | None = None
+    strategy: str | None = None  # which of from_run's results, when it kept several
+    device: str | None = None
+    blob: str | None = None
 
     @field_validator("hidden")
     @classmethod
@@ -108,6 +114,14 @@ class BaseModelSpec(_Strict):
         if len(v) > 2:
             raise ValueError("at most 2 hidden layers (the core holds 4 layers of sizes)")
         return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BaseModelSpec:
+        if self.from_run is not None and self.blob is not None:
+            raise ValueError("give from_run or blob, not both")
+        if self.from_run is None and (self.strategy is not None or self.device is not None):
+            raise ValueError("strategy and device choose among the results of from_run")
+        return self
 
 
 class DeviceSelector(_Strict):
@@ -136,6 +150,9 @@ class TrainingParams(_Strict):
     gate_threshold: float = float(WIRE_PARAMS["gate_threshold"].default)
     select_score: str = str(WIRE_PARAMS["select_score"].default)
     select_threshold: float = float(WIRE_PARAMS["select_threshold"].default)
+    pseudo_score: str = str(WIRE_PARAMS["pseudo_score"].default)
+    pseudo_threshold: float = float(WIRE_PARAMS["pseudo_threshold"].default)
+    l2sp_lambda: float = float(WIRE_PARAMS["l2sp_lambda"].default)
 
     @field_validator("*")
     @classmethod
@@ -321,7 +338,9 @@ class StrategyRun(_Strict):
         return TrainParams(STRATEGY_NAMES[self.strategy], learning_rate=p.learning_rate,
                            momentum=p.momentum, s_min=p.s_min, s_max=p.s_max, zeta=p.zeta,
                            gate_threshold=p.gate_threshold, select_score=SCORE_NAMES[p.select_score],
-                           select_threshold=p.select_threshold)
+                           select_threshold=p.select_threshold,
+                           pseudo_score=SCORE_NAMES[p.pseudo_score],
+                           pseudo_threshold=p.pseudo_threshold, l2sp_lambda=p.l2sp_lambda)
 
 
 class Plan(_Strict):
@@ -331,6 +350,8 @@ class Plan(_Strict):
     scenario: ScenarioSpec = ScenarioSpec()
     base_model: BaseModelSpec = BaseModelSpec()
     devices: DeviceSelector = DeviceSelector()
+    #: a selected device that is unavailable fails the run (else it is recorded as skipped)
+    require_all_devices: bool = False
     strategies: Annotated[tuple[StrategyRun, ...], Field(min_length=1)]
 
     @model_validator(mode="before")
@@ -339,6 +360,13 @@ class Plan(_Strict):
         from hil_service.data.recipes import with_recipe  # the data set's default base_model
 
         return with_recipe(data)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_source(cls, data: Any, info: ValidationInfo) -> Any:
+        from hil_service.lineage import with_base_source  # from_run/blob: absolute; hidden of the weights
+
+        return with_base_source(data, (info.context or {}).get("base_dir"))
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -452,4 +480,7 @@ def load_plan(path: Path | str) -> Plan:
     from hil_service.plan_limits import check_plan
 
     check_plan(doc, plan)
+    from hil_service.lineage import check_plan_base
+
+    check_plan_base(doc, plan)
     return plan

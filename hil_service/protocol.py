@@ -19,7 +19,7 @@ from hil_service import wire_gen as W
 from hil_service.wire_schema import FrameError, Message, check_train_params
 
 # 2: TRAIN replies carry per-sample step cycles; 3: HELLO reports last_seq; 4: continual
-# learning (CONFIGURE's continual form, LOAD_REPLAY, GROW; docs/protocol.md).
+# learning (CONFIGURE's continual form, LOAD_REPLAY, GROW; docs/protocol.md); 5: FRAGMENT.
 PROTOCOL_VERSION = W.PROTOCOL_VERSION
 HEADER_BYTES = 4
 CRC_BYTES = 4
@@ -38,6 +38,8 @@ class Cmd(IntEnum):
     RESET = 0x09
     LOAD_REPLAY = 0x0A
     GROW = 0x0B
+    TRAIN_UNLABELLED = 0x0D  # protocol 5: pseudo labels (hil_service.pseudo_wire)
+    FRAGMENT = 0x0C
     ERROR = 0xFF
 
 
@@ -58,6 +60,7 @@ class ErrorCode(IntEnum):
     SEQ_GAP = 9
     BAD_OFFSET = 10
     RX_OVERRUN = 11
+    BAD_FRAGMENT = 12  # FRAGMENT out of order, of another reassembly, or too big (detail: bytes held)
 
 
 # The frame never reached the command: resend it (and what followed it).
@@ -183,7 +186,7 @@ def _split_keep(data: bytes) -> list[bytes]:
 # --- command bodies ------------------------------------------------------
 
 # HELLO before protocol 3 ended with the device id: enough to name the version it speaks
-_HELLO_BEFORE_3 = Message(W.HELLO_REPLY.name, W.HELLO_REPLY.cmd, W.HELLO_REPLY.fields[:-2],
+_HELLO_BEFORE_3 = Message(W.HELLO_REPLY.name, W.HELLO_REPLY.cmd, W.HELLO_REPLY.fields[:-3],
                           W.HELLO_REPLY.head_bytes, False)
 
 
@@ -207,6 +210,8 @@ class Hello:
     # seq of the last request the device executed before this HELLO (the one a
     # resend would get from its reply cache); None when nothing ran since boot
     last_seq: int | None = None
+    # FRAGMENT (protocol 5): the largest body the device reassembles from pieces
+    frag_max: int = 0
 
     @classmethod
     def decode(cls, body: bytes) -> Hello:
@@ -237,6 +242,9 @@ class Configure:
     select_threshold: float = float(W.PARAMS["select_threshold"].default)
     init_weights: bool = False
     seed: int = 0
+    pseudo_score: int = 0
+    pseudo_threshold: float = float(W.PARAMS["pseudo_threshold"].default)
+    l2sp_lambda: float = float(W.PARAMS["l2sp_lambda"].default)
 
     def params(self) -> dict[str, float | int]:
         """The training parameters by their table names."""
@@ -368,6 +376,7 @@ def batch_header_bytes(quantized: bool) -> int:
 
 
 TRAIN_HEAD_BYTES = W.TRAIN_REPLY.head_bytes
+TRAIN_OUTCOME_CORRECT = 0x80  # or-ed into an outcome byte: predicted right before the update
 TRAIN_SAMPLE_BYTES = 5  # u8 outcome + u32 step_cycles
 
 
@@ -382,6 +391,9 @@ class TrainReply:
     # per sample: cycles_forward + cycles_backward + cycles_update of its step,
     # in the device's counter at Hello.cycles_hz (forward only when not trained)
     step_cycles: tuple[int, ...] = ()
+    # samples whose forward pass before the update predicted the label (the
+    # outcome byte's bit 7): a test-then-train accuracy at no cost on the wire
+    correct: int = 0
 
     @classmethod
     def decode(cls, body: bytes) -> TrainReply:
@@ -395,8 +407,11 @@ class TrainReply:
             raise FrameError(f"TRAIN reply of {len(body)} bytes for {count} samples, "
                              f"expected {want} (protocol {PROTOCOL_VERSION})")
         cycles_at = TRAIN_HEAD_BYTES + count
+        raw = body[TRAIN_HEAD_BYTES:cycles_at]
         return cls(count, head["trained"], head["skipped"], head["not_selected"], head["loss_sum"],
-                   tuple(body[TRAIN_HEAD_BYTES:cycles_at]), struct.unpack_from(f"<{count}I", body, cycles_at))
+                   tuple(b & ~TRAIN_OUTCOME_CORRECT for b in raw),
+                   struct.unpack_from(f"<{count}I", body, cycles_at),
+                   sum(b & TRAIN_OUTCOME_CORRECT != 0 for b in raw))
 
     @staticmethod
     def max_samples(max_body: int) -> int:

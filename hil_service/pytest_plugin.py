@@ -1,6 +1,7 @@
 """pytest plugin (entry point `hil`): plans as test items, and `dut` / `duts` fixtures.
 
-`pytest --hil-plan test_plans/smoke.yaml` collects one item per (device,
+`pytest test_plans/smoke.yaml` (or `pytest --hil-plan test_plans/smoke.yaml`,
+or a directory of plans) collects one item per (device,
 strategy run, expectation), named `plan.yaml::device::run::metric`, so a
 failure names the metric. A group run (one run on several devices) is one
 set of items under its group label `a+b`: `plan.yaml::a+b::run::metric` for a
@@ -18,11 +19,12 @@ up in parallel.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hil_service.bringup import BringUp, LiveDevice
 from hil_service.errors import HilError
@@ -30,7 +32,7 @@ from hil_service.inventory import DEFAULT_INVENTORY, DeviceEntry, Inventory, loa
 from hil_service.locks import DeviceLock
 from hil_service.plan import DeviceSelector, Plan, backend_kinds, load_plan
 from hil_service.plan_limits import check_devices
-from hil_service.selection import check_device_names, select_devices
+from hil_service.selection import Skipped, check_device_names, select_devices, select_pool
 
 __all__ = ["Dut"]
 
@@ -60,10 +62,36 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    plan = parent.config.getoption("--hil-plan")
-    if plan is not None and file_path.resolve() == Path(plan).resolve():
+    if _is_plan(file_path, parent.config):
         return PlanFile.from_parent(parent, path=file_path)
     return None
+
+
+def _is_plan(file_path: Path, config: pytest.Config) -> bool:
+    """--hil-plan; a YAML file named on the command line (`pytest test_plans/smoke.yaml`);
+    or, under a directory named there, a YAML file with a plan's `strategies` list.
+
+    Only what the command line names: the YAML files a plain `pytest` walks past under
+    testpaths (inventories, fixtures) are not plans.
+    """
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    path = file_path.resolve()
+    plan = config.getoption("--hil-plan")
+    if plan is not None and path == Path(plan).resolve():
+        return True
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    if path in named:
+        return True
+    if not any(d.is_dir() and path.is_relative_to(d) for d in named):
+        return False
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("strategies"), list)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -90,13 +118,17 @@ class PlanFile(pytest.File):
             plan = load_plan(self.path)
             inventory = load_inventory(cfg.getoption("--hil-inventory"))
             check_device_names(plan, inventory)
-            devices = select_devices(inventory, plan.devices, _backend(cfg), cfg.getoption("--hil-dut"))
+            selection = select_pool(inventory, plan.devices, _backend(cfg), cfg.getoption("--hil-dut"))
+            devices = selection.devices
             check_devices(self.path, plan, devices)  # the model's arena on each device, before boot
             groups = {run.name: group_devices(run, devices) for run in plan.strategies
                       if get_workflow(run.workflow).is_group()}
         except HilError as exc:
             raise self.CollectError(str(exc)) from None
-        state = _PlanState(plan, self.path, devices)
+        state = _PlanState(plan, self.path, devices, selection.skipped)
+        for skipped in selection.skipped:
+            yield SkippedDeviceItem.from_parent(self, name=f"{skipped.device}::setup",
+                                                skipped=skipped, strict=plan.require_all_devices)
         for device in devices:
             for run in plan.strategies:
                 if run.name in groups:
@@ -123,14 +155,27 @@ class PlanFile(pytest.File):
 class _PlanState:
     """The plan's one run, shared by its items; started by the first item that needs it."""
 
-    def __init__(self, plan: Plan, path: Path, devices: list[DeviceEntry]) -> None:
-        self.plan, self.path, self.devices = plan, path, devices
+    def __init__(self, plan: Plan, path: Path, devices: list[DeviceEntry],
+                 skipped: Sequence[Skipped] = ()) -> None:
+        self.plan, self.path, self.devices, self.skipped = plan, path, devices, skipped
         self.outcome: Any = None
         self.failure: str | None = None
+        self._seconds: dict[tuple[str, str], float] | None = None
+
+    def seconds(self, device: str, strategy: str) -> float | None:
+        """An item's share of its strategy run's wall time (as junit.xml gives it)."""
+        if self.outcome is None:
+            return None
+        if self._seconds is None:
+            from hil_service.results import case_seconds, load_run
+
+            self._seconds = case_seconds(load_run(self.outcome.directory))
+        return self._seconds.get((device, strategy))
 
     def ensure_run(self, config: pytest.Config) -> None:
         if self.outcome is not None or self.failure is not None:
             return
+        from hil_service.cancel import cancel_on_signals
         from hil_service.results import new_run_dir
         from hil_service.runner import run_plan
 
@@ -141,7 +186,9 @@ class _PlanState:
         if out is None:
             out = new_run_dir(Path(config.rootpath) / "runs", f"pytest-{self.plan.name}")
         try:
-            self.outcome = run_plan(self.plan, self.path, self.devices, Path(out))
+            with cancel_on_signals():  # a CI cancel (SIGTERM) tears down as Ctrl-C does
+                self.outcome = run_plan(self.plan, self.path, self.devices, Path(out),
+                                        skipped=self.skipped)
         except HilError as exc:
             # an expected failure of the whole plan: every item reports it, once each;
             # anything else is a bug and fails the item that ran it with its traceback
@@ -189,6 +236,38 @@ class ExpectationItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, self.name
+
+
+class SkippedDeviceItem(pytest.Item):
+    """A device the plan selects that is unavailable: skipped with its reason (or failed
+    if the plan sets require_all_devices)."""
+
+    def __init__(self, *, skipped: Skipped, strict: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.skipped, self.strict = skipped, strict
+
+    def runtest(self) -> None:
+        message = f"device {self.skipped.device} unavailable: {self.skipped.reason}"
+        if self.strict:
+            raise HilExpectationFailed(message + " (the plan requires all devices)")
+        pytest.skip(message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        return str(excinfo.value)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """The plan runs inside its first item: give each item its share of its own run's time."""
+    outcome = yield
+    if call.when == "call" and isinstance(item, ExpectationItem):
+        seconds = item.state.seconds(item.device, item.strategy)
+        if seconds is not None:
+            outcome.get_result().duration = seconds  # type: ignore[attr-defined]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -25,10 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hil_service.report_continual import continual_section
+from hil_service.report_few_shot import few_shot_sections
+from hil_service.report_lineage import lineage_section
+
 __all__ = ["render_report", "write_report"]
 
 DASH = "–"
-STATUS_CLASSES = ("passed", "failed", "error", "running")
+STATUS_CLASSES = ("passed", "failed", "error", "running", "stopped", "abandoned")
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
@@ -45,6 +49,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
          color: #fff; font-size: 12.5px; }
 .badge.passed { background: #1a7f37; } .badge.failed { background: #cf222e; }
 .badge.error { background: #9a6700; } .badge.running, .badge.unknown { background: #6e7781; }
+.badge.stopped, .badge.abandoned { background: #953800; }
+svg { max-width: 100%; height: auto; } /* charts shrink to the page, keeping their shape */
 tr.passed td.status { background: #dafbe1; } tr.failed td.status { background: #ffebe9; }
 tr.error td.status { background: #fff8c5; }
 ul.expect { list-style: none; margin: 0; padding: 0; }
@@ -100,6 +106,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
             return str(value)
         if float(value).is_integer() and abs(value) < 1e15:
             return f"{int(value):,}"
+        if abs(value) >= 10 ** digits:  # .4g would print 1.235e+05 µs
+            return f"{value:,.0f}"
         return f"{value:.{digits}g}"
     return DASH if value is None or value == "" else str(value)
 
@@ -171,7 +179,9 @@ def _nice_step(span: float, target_ticks: int = 5) -> float:
 def _tick_label(value: float) -> str:
     if value == 0:
         return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-3:
+    if abs(value) >= 1e5:
+        return f"{value:,.0f}"  # no scientific notation on a µs or bytes axis
+    if abs(value) < 1e-3:
         return f"{value:.2g}"
     return f"{value:.6g}"
 
@@ -473,7 +483,7 @@ def _header(data: dict[str, Any]) -> str:
     host_text = ", ".join(f"{_e(k)} {_e(v)}" for k, v in host.items()) or DASH
     content = _d(plan.get("content"))
     rows = [
-        ("Status", _status(data.get("status"))),
+        ("Status", _status(_effective_status(data))),
         ("Started", _e(_time(data.get("started")))),
         ("Finished", _e(_time(data.get("finished")))),
         ("Duration", _e(_duration(data.get("started"), data.get("finished")))),
@@ -489,6 +499,30 @@ def _header(data: dict[str, Any]) -> str:
         ("Host", host_text),
     ]
     return f"<h1>HIL report: {_e(name)}</h1>" + _kv_table(rows)
+
+
+def _effective_status(data: dict[str, Any]) -> Any:
+    """run.json's status, "abandoned" for a run whose writer died (results.effective_status)."""
+    from hil_service.results import effective_status
+
+    return effective_status(data) if data.get("status") else None
+
+
+def ordered_runs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The strategy runs grouped by strategy (plan order), then device (selection order)."""
+    runs = [r for r in _l(data.get("runs")) if isinstance(r, dict)]
+    planned = [_d(s).get("name") for s in _l(_d(_d(data.get("plan")).get("content")).get("strategies"))]
+    strategies = [s for s in planned if isinstance(s, str)]
+    strategies += [str(r.get("strategy")) for r in runs if str(r.get("strategy")) not in strategies]
+    devices = _device_ids(data)
+
+    def key(item: tuple[int, dict[str, Any]]) -> tuple[int, int, int]:
+        i, run = item
+        strategy, device = str(run.get("strategy")), run.get("device")
+        return (strategies.index(strategy) if strategy in strategies else len(strategies),
+                devices.index(device) if device in devices else len(devices), i)
+
+    return [r for _, r in sorted(enumerate(runs), key=key)]
 
 
 def _device_ids(data: dict[str, Any]) -> list[str]:
@@ -573,10 +607,10 @@ def _expectations(run: dict[str, Any]) -> str:
 
 
 def _results(data: dict[str, Any]) -> str:
-    runs = [r for r in _l(data.get("runs")) if isinstance(r, dict)]
+    runs = ordered_runs(data)
     if not runs:
         return '<h2>Results</h2><p class="muted">No strategy run was recorded.</p>'
-    head = ("<tr><th>Device</th><th>Strategy</th><th>Status</th><th>Accuracy before → after</th>"
+    head = ("<tr><th>Strategy</th><th>Device</th><th>Status</th><th>Accuracy before → after</th>"
             "<th>Gain</th><th>Step p95 (µs)</th><th>Labels used</th><th>Expectations</th>"
             "<th>Time</th></tr>")
     rows = []
@@ -602,7 +636,7 @@ def _results(data: dict[str, Any]) -> str:
             expectations += f'<div class="err">{_e(run["error"])}</div>'
         rows.append(
             f'<tr class="{_e(status if status in STATUS_CLASSES else "unknown")}">'
-            f"<td>{_e(run.get('device'))}</td><td>{strategy}</td>"
+            f"<td>{strategy}</td><td>{_e(run.get('device'))}</td>"
             f'<td class="status">{_status(status)}</td><td class="num">{_e(acc)}</td>'
             f'<td class="num">{_e(f"{gain:+.3f}" if gain is not None else DASH)}</td>'
             f'<td class="num">{_e(p95_text)}</td>'
@@ -701,11 +735,13 @@ def _step_plots(data: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return "<h2>Step time</h2>" + "".join(out)
 
 
-def render_report(data: dict[str, Any]) -> str:
-    """The whole report as one HTML document (a str)."""
+def render_report(data: dict[str, Any], history: Any = None) -> str:
+    """The whole report as one HTML document (a str); history: report_trends.load_history()."""
+    from hil_service import report_trends as trends
+
     data = _d(data)
     plan = _d(data.get("plan"))
-    runs = [r for r in _l(data.get("runs")) if isinstance(r, dict)]
+    runs = ordered_runs(data)
     plots = ""
     if runs:
         plots = ("<h2>Accuracy</h2>" + _accuracy_plot(runs) + _macs_plot(runs))
@@ -715,9 +751,14 @@ def render_report(data: dict[str, Any]) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>HIL report: {_e(plan.get('name') or '(unnamed plan)')}</title>"
-        f"<style>{_CSS}</style></head><body>"
-        + _header(data) + _results(data) + _errors(data) + plots + _federated(runs)
-        + _step_plots(data, runs)
+        f"<style>{_CSS}{trends.TRENDS_CSS}</style></head><body>"
+        + _header(data) + _results(data) + trends.regressions_section(data) + _errors(data)
+        + trends.history_section(data, history) + plots + trends.training_curves_section(data)
+        + _federated(runs)
+        + continual_section(runs)
+        + few_shot_sections(runs)
+        + lineage_section(data)
+        + trends.step_comparison_section(data) + _step_plots(data, runs)
         + _devices(data)
         + f'<p class="muted">Generated {_e(generated)} from run.json '
           f"(schema {_e(data.get('schema'))}).</p>"
@@ -728,6 +769,8 @@ def write_report(data: dict[str, Any], path: Path) -> Path:
     """Write render_report(data) to path (via a temporary file, so a reader never sees half)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(data), encoding="utf-8")
+    from hil_service.report_trends import load_history
+
+    tmp.write_text(render_report(data, load_history(path.parent, data)), encoding="utf-8")
     os.replace(tmp, path)
     return path

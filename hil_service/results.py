@@ -22,13 +22,66 @@ from xml.etree import ElementTree as ET
 
 from hil_service.errors import ConfigError, HilError
 
-__all__ = ["JournalError", "RunFileError", "RunJournal", "load_run", "new_run_dir", "write_junit"]
+__all__ = ["JournalError", "RunFileError", "RunJournal", "boot_id", "case_seconds", "effective_status",
+           "load_run", "new_run_dir", "process_start", "write_junit"]
 
 SCHEMA = 1
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def boot_id() -> str:
+    """This boot's id: a pid recorded under another boot names no process of ours."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> int | None:
+    """When pid started (clock ticks since boot), None if no such process: tells a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def effective_status(data: dict[str, Any]) -> str:
+    """run.json's status, or "abandoned" for a run left "running" by a process that is gone.
+
+    A run is abandoned when it was recorded under another boot, or its pid no
+    longer runs (or runs a later process). A record from another host, or one
+    without pid and boot id (older run.json), cannot be judged and keeps its status.
+    """
+    status = str(data.get("status", "error"))
+    if status != "running":
+        return status
+    pid, boot = data.get("pid"), data.get("boot_id")
+    if not isinstance(pid, int) or not boot:
+        return status
+    if data.get("host", {}).get("node") != platform.node():
+        return status
+    if boot != boot_id():
+        return "abandoned"
+    started = process_start(pid)
+    if started is None or started != data.get("pid_start", started):
+        return "abandoned"
+    return status
+
+
+def _file_mode() -> int:
+    """0666 under the process umask, as open() creates the other outputs (mkstemp's is 0600)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
 
 
 def new_run_dir(root: Path, plan_name: str) -> Path:
@@ -43,6 +96,9 @@ def new_run_dir(root: Path, plan_name: str) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run directory under {root}")
+
+
+_FILE_MODE = _file_mode()
 
 
 class JournalError(HilError, OSError):
@@ -63,6 +119,10 @@ class RunJournal:
             "finished": None,
             "host": {"python": platform.python_version(), "machine": platform.machine(),
                      "node": platform.node()},
+            # who writes this record: effective_status() tells a run whose writer died
+            "pid": os.getpid(),
+            "pid_start": process_start(os.getpid()),
+            "boot_id": boot_id(),
             "plan": plan,
             "base_model": None,
             "devices": {},
@@ -77,6 +137,7 @@ class RunJournal:
         try:
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".run.", suffix=".json")
             try:
+                os.fchmod(fd, _FILE_MODE)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
@@ -127,11 +188,23 @@ class RunJournal:
             self.data["errors"].append({"where": where, "message": message, "time": _now()})
             self._flush()
 
+    def stopped(self, why: str) -> None:
+        """The run was cancelled (a signal, Ctrl-C): finish() records it as "stopped"."""
+        with self._lock:
+            self.data.setdefault("stopped", {"why": why, "time": _now()})
+            self._flush()
+
     def finish(self) -> str:
         with self._lock:
             runs = self.data["runs"]
-            if self.data["errors"] or any(r["status"] in ("error", "running") for r in runs):
+            missing = self.data.get("skipped_devices") and self.data.get("require_all_devices")
+            if self.data.get("stopped"):
+                status = "stopped"
+            elif (self.data["errors"] or missing
+                  or any(r["status"] in ("error", "running") for r in runs)):
                 status = "error"
+            elif self.data.get("fail_on_regression") and self.data.get("regressions"):
+                status = "failed"  # `hil run --fail-on-regression` (history.py)
             elif runs and all(r["status"] == "passed" for r in runs):
                 status = "passed"
             else:
@@ -158,12 +231,55 @@ def load_run(directory: Path) -> dict[str, Any]:
         raise RunFileError(f"{path} is not valid JSON: {exc}") from None
 
 
-def write_junit(data: dict[str, Any], path: Path) -> None:
-    """One testcase per (device, strategy, expectation); a run that broke is one error case.
+def _seconds(start: str | None, end: str | None) -> float:
+    try:
+        return max(0.0, (dt.datetime.fromisoformat(str(end))
+                         - dt.datetime.fromisoformat(str(start))).total_seconds())
+    except ValueError:
+        return 0.0
 
-    A group run is one suite under its label (`a+b`), its per-device verdicts
-    named `metric[member]`.
+
+def _case_name(check: dict[str, Any]) -> str:
+    # a group run judges per-device metrics on each member: metric[member]
+    return str(check["metric"]) + (f"[{check['device']}]" if check.get("device") else "")
+
+
+def _case_names(run: dict[str, Any]) -> list[str]:
+    """A strategy run's junit cases: its planned checks, then any other verdict it has."""
+    planned = [_case_name(c) for c in run.get("checks", [])]
+    return planned + [n for n in (_case_name(v) for v in run["expectations"]) if n not in planned]
+
+
+def case_seconds(data: dict[str, Any]) -> dict[tuple[str, str], float]:
+    """Each case's time by (device or group label, strategy): its run's wall time shared
+    evenly by the run's cases, as junit.xml gives it (the pytest plugin reports the same)."""
+    out: dict[tuple[str, str], float] = {}
+    for run in data["runs"]:
+        seconds = _seconds(run.get("started"), run.get("finished") or data.get("finished"))
+        out[(run["device"], run["strategy"])] = seconds / max(1, len(_case_names(run)))
+    return out
+
+
+def _properties(parent: ET.Element, values: dict[str, Any]) -> None:
+    props = ET.SubElement(parent, "properties")
+    for name, value in values.items():
+        if value is not None:
+            ET.SubElement(props, "property", name=name, value=str(value))
+
+
+def write_junit(data: dict[str, Any], path: Path) -> None:
+    """One testcase per (device, strategy, expectation), named alike whatever happened.
+
+    A run that broke (or was stopped) keeps its expectation names, each case an
+    error with the run's message; a run recorded without its list of checks
+    (an older run.json) is one `run` error case. Each run's wall time is shared
+    evenly by its cases, so a suite's time is what its runs took. A device the
+    selection could not use is a skipped `setup` case with the reason. A group
+    run is one suite under its label (`a+b`), its per-device verdicts named
+    `metric[member]`. Thresholds and measured values are case properties.
     """
+    from hil_service.history import add_junit_regressions
+
     plan = data["plan"].get("name", "plan")
     suites = ET.Element("testsuites", name=plan)
     by_device: dict[str, list[dict[str, Any]]] = {}
@@ -171,33 +287,65 @@ def write_junit(data: dict[str, Any], path: Path) -> None:
         by_device.setdefault(run["device"], []).append(run)
     for error in data.get("errors", []):
         by_device.setdefault(error["where"], [])
+    skipped_devices = {s["device"]: s["reason"] for s in data.get("skipped_devices", [])}
+    for device in skipped_devices:
+        by_device.setdefault(device, [])
+    strict = bool(data.get("require_all_devices"))
     for device, runs in by_device.items():
         suite = ET.SubElement(suites, "testsuite", name=f"{plan}.{device}")
-        tests = failures = errors = 0
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        total = 0.0
+
+        def case(cls: str, name: str, seconds: float = 0.0,
+                 suite: ET.Element = suite, counts: dict[str, int] = counts) -> ET.Element:
+            counts["tests"] += 1
+            return ET.SubElement(suite, "testcase", classname=cls, name=name,
+                                 time=f"{seconds:.3f}")
+
+        if device in skipped_devices:
+            reason = skipped_devices[device]
+            c = case(f"{plan}.{device}", "setup")
+            if strict:
+                ET.SubElement(c, "error", message=f"device unavailable: {reason} "
+                                                  f"(all devices are required)")
+                counts["errors"] += 1
+            else:
+                ET.SubElement(c, "skipped", message=f"device unavailable: {reason}")
+                counts["skipped"] += 1
         for error in (e for e in data.get("errors", []) if e["where"] == device):
-            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{device}", name="setup")
-            ET.SubElement(case, "error", message=error["message"])
-            tests += 1
-            errors += 1
+            ET.SubElement(case(f"{plan}.{device}", "setup"), "error", message=error["message"])
+            counts["errors"] += 1
         for run in runs:
             cls = f"{plan}.{device}.{run['strategy']}"
-            if run["status"] in ("error", "running"):
-                case = ET.SubElement(suite, "testcase", classname=cls, name="run")
-                ET.SubElement(case, "error", message=run.get("error") or "run did not finish")
-                tests += 1
-                errors += 1
-            for v in run["expectations"]:
-                # a group run judges per-device metrics on each member: metric[member]
-                name = v["metric"] + (f"[{v['device']}]" if v.get("device") else "")
-                case = ET.SubElement(suite, "testcase", classname=cls, name=name)
-                tests += 1
+            seconds = _seconds(run.get("started"), run.get("finished") or data.get("finished"))
+            total += seconds
+            broken = run["status"] in ("error", "running")
+            message = run.get("error") or "run did not finish"
+            judged = {_case_name(v): v for v in run["expectations"]}
+            names = _case_names(run)
+            if broken and not names:
+                ET.SubElement(case(cls, "run", seconds), "error", message=message)
+                counts["errors"] += 1
+                continue
+            share = seconds / max(1, len(names))
+            thresholds = {_case_name(c): c.get("threshold") for c in run.get("checks", [])}
+            for name in names:
+                c = case(cls, name, share)
+                v = judged.get(name)
+                _properties(c, {"threshold": v["expected"] if v else thresholds.get(name),
+                                "actual": v["actual"] if v else None})
+                if v is None:
+                    ET.SubElement(c, "error", message=message if broken else "not judged")
+                    counts["errors"] += 1
+                    continue
                 if not v["passed"]:
-                    ET.SubElement(case, "failure", message=v["reason"])
-                    failures += 1
-                ET.SubElement(case, "system-out").text = v["reason"]
-        suite.set("tests", str(tests))
-        suite.set("failures", str(failures))
-        suite.set("errors", str(errors))
+                    ET.SubElement(c, "failure", message=v["reason"])
+                    counts["failures"] += 1
+                ET.SubElement(c, "system-out").text = v["reason"]
+            add_junit_regressions(data, run, suite, cls, case, counts)  # history.py
+        for key, value in counts.items():
+            suite.set(key, str(value))
+        suite.set("time", f"{total:.3f}")
     ET.indent(suites)
     tmp = path.with_suffix(".xml.tmp")
     try:

@@ -23,16 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from hil_service import base_models
+from hil_service import base_models, lineage
 from hil_service.backends.registry import backend_for
 from hil_service.bringup import BringUp, LiveDevice
+from hil_service.cancel import stop_reason
 from hil_service.errors import ConfigError, HilError
 from hil_service.expectations import Verdict, check
+from hil_service.history import finish_with_history
 from hil_service.image import inspect_image
 from hil_service.inventory import DeviceEntry
-from hil_service.locks import DeviceLock
+from hil_service.locks import DeviceLock, DevicePool
 from hil_service.plan import Plan, StrategyRun
+from hil_service.plan_limits import check_devices
 from hil_service.results import RunJournal
+from hil_service.selection import Skipped
 from hil_service.workflows import PlanMismatch, RunStopped, WorkflowContext
 from hil_service.workflows import get as get_workflow
 
@@ -142,10 +146,11 @@ class DeviceGroup:
 
     def __init__(self, entries: Sequence[DeviceEntry], images: dict[str, Path] | None = None, *,
                  lock_timeout: float = 0.0,
-                 events: Callable[[str, str], None] | None = None) -> None:
+                 events: Callable[[str, str], None] | None = None,
+                 log_dir: Path | None = None) -> None:
         images = images or {}
-        self.bringups = [BringUp(e, images.get(e.id), events=self._events_for(e.id, events))
-                         for e in entries]
+        self.bringups = [BringUp(e, images.get(e.id), events=self._events_for(e.id, events),
+                                 log_dir=log_dir) for e in entries]
         self.lock_timeout = lock_timeout
         self._stack = ExitStack()
 
@@ -231,6 +236,11 @@ class _Shared:
     reporter: Reporter
     stop: threading.Event
     lock_timeout: float
+    pool: DevicePool[DeviceEntry] | None = None  # spares for a busy device (selector limit)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.journal.directory / "logs"
 
     def journal_device(self, live: LiveDevice) -> None:
         # a backend's own notes on its target (Renode: version, model workarounds, timer)
@@ -241,6 +251,10 @@ class _Shared:
     def start_run(self, device: str, spec: StrategyRun, **fields: Any) -> int:
         section = spec.section
         wf = get_workflow(spec.workflow)
+        # the checks it will judge: junit names them even if the run breaks first
+        ids = tuple(fields.get("devices") or (device,))
+        fields.setdefault("checks", [{"metric": m, "device": d, "threshold": t.text}
+                                     for m, d, t in spec.checks(ids, wf.is_group())])
         return self.journal.start_run(
             device, spec.name, strategy_kind=spec.strategy, workflow=spec.workflow,
             params=spec.params.model_dump(mode="json"), stream=spec.stream.model_dump(mode="json"),
@@ -282,6 +296,7 @@ class _Shared:
                               progress, self.stop, self.journal.directory / device / spec.name,
                               restart)
         get_workflow(spec.workflow).run(ctx)
+        lineage.record(ctx, self.plan.digest(), self.journal.directory)  # weights kept, hashes journalled
 
     def judge(self, index: int, label: str, spec: StrategyRun, ids: tuple[str, ...], group: bool,
               measured: dict[str, float | None],
@@ -315,14 +330,15 @@ class _DeviceSession:
         self.summaries: list[RunSummary] = []
 
     def run(self) -> list[RunSummary]:
-        s, dev = self.s, self.entry.id
-        bring = BringUp(self.entry, self.image, events=lambda m: s.reporter.event(dev, m))
+        s = self.s
         try:
-            lock = DeviceLock(bring.lock_key)
-            lock.acquire(timeout=s.lock_timeout)
+            lock = self._claim()
         except HilError as exc:
             self._fail_all(_one_line(exc))
             return self.summaries
+        dev = self.entry.id
+        bring = BringUp(self.entry, self.image, events=lambda m: s.reporter.event(dev, m),
+                        log_dir=s.log_dir)
         try:
             s.journal.device(dev, image=inspect_image(self.image).to_json())
             for spec in self.runs:
@@ -339,6 +355,29 @@ class _DeviceSession:
             finally:
                 lock.release()
         return self.summaries
+
+    def _claim(self) -> DeviceLock:
+        """Lock this session's device, or a free spare of the pool in its place."""
+        s = self.s
+        if s.pool is None:
+            lock = DeviceLock(backend_for(self.entry).lock_key(self.entry))
+            lock.acquire(timeout=s.lock_timeout)
+            return lock
+        entry, lock = s.pool.claim(self.entry, s.lock_timeout)
+        if entry is not self.entry:
+            try:
+                # the model's arena on the spare, checked only now: a spare is built when used
+                check_devices(Path(s.journal.data["plan"]["path"]), s.plan, [entry])
+                s.reporter.event(entry.id, f"takes the place of {self.entry.id}, which is busy")
+                s.journal.device(entry.id, entry=entry.model_dump(mode="json"),
+                                 instead_of=self.entry.id)
+                s.journal.set("devices_selected", [entry.id if d == self.entry.id else d
+                                                   for d in s.journal.data["devices_selected"]])
+                self.entry, self.image = entry, backend_for(entry).firmware_image(entry)
+            except BaseException:
+                lock.release()
+                raise
+        return lock
 
     def _fail_all(self, message: str) -> None:
         s = self.s
@@ -359,7 +398,8 @@ class _DeviceSession:
             s.journal_device(live)
             s.execute(index, dev, spec, (live,), measured, {}, lambda d: _own(bring, d))
         except HilError as exc:
-            message = bring.diagnose(exc)
+            # a stop is no death to diagnose (that would wait for the target to die)
+            message = _one_line(exc) if isinstance(exc, RunStopped) else bring.diagnose(exc)
             bring.close()  # the next run starts the target afresh
             self.summaries.append(s.broken(index, dev, spec, (dev,), message, measured))
             return
@@ -387,7 +427,8 @@ def _group_run(s: _Shared, spec: StrategyRun, members: list[DeviceEntry],
     if s.stop.is_set():
         return s.broken(index, label, spec, ids, "not run: the run was stopped")
     try:
-        group = DeviceGroup(members, images, lock_timeout=s.lock_timeout, events=s.reporter.event)
+        group = DeviceGroup(members, images, lock_timeout=s.lock_timeout, events=s.reporter.event,
+                            log_dir=s.log_dir)
         with group:
             try:
                 for e in members:
@@ -407,34 +448,50 @@ def _group_run(s: _Shared, spec: StrategyRun, members: list[DeviceEntry],
 
 
 def run_plan(plan: Plan, plan_path: Path, devices: list[DeviceEntry], out_dir: Path,
-             reporter: Reporter | None = None, lock_timeout: float = 0.0) -> RunOutcome:
-    """Run plan on devices (already selected) and record everything in out_dir."""
+             reporter: Reporter | None = None, lock_timeout: float = 0.0, *,
+             fail_on_regression: bool = False, spares: Sequence[DeviceEntry] = (),
+             skipped: Sequence[Skipped] = (), require_all: bool = False) -> RunOutcome:
+    """Run plan on devices (already selected) and record everything in out_dir;
+    a run is indexed into out_dir's parent's history (history.py) as it finishes."""
     reporter = reporter or QuietReporter()
     out_dir.mkdir(parents=True, exist_ok=True)
     journal = RunJournal(out_dir, {"name": plan.name, "path": str(plan_path),
                                    "sha256": plan.digest(),
                                    "content": plan.model_dump(mode="json")})
     journal.set("devices_selected", [d.id for d in devices])
+    if fail_on_regression:
+        journal.set("fail_on_regression", True)
+    # selected but unavailable devices: recorded, a failure only where the lab asks for all
+    journal.set("skipped_devices", [x.to_json() for x in skipped])
+    journal.set("require_all_devices", require_all or plan.require_all_devices)
+    for x in skipped:
+        reporter.event(x.device, f"skipped: {x.reason}")
+    device_pool = DevicePool(spares, lambda e: backend_for(e).lock_key(e)) if spares else None
     try:
-        return _run(plan, devices, out_dir, reporter, lock_timeout, journal)
+        return _run(plan, devices, out_dir, reporter, lock_timeout, journal, device_pool)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (hil_service.cancel)
+        journal.stopped(stop_reason(exc))
+        raise
     finally:
         if journal.data["finished"] is None:
             journal.error("host", "the run ended early")
-            journal.finish()
+            finish_with_history(journal)
 
 
 def _run(plan: Plan, devices: list[DeviceEntry], out_dir: Path, reporter: Reporter,
-         lock_timeout: float, journal: RunJournal) -> RunOutcome:
+         lock_timeout: float, journal: RunJournal,
+         device_pool: DevicePool[DeviceEntry] | None = None) -> RunOutcome:
     reporter.event("host", f"preparing {plan.dataset} and the base model")
     data = base_models.prepare_data(plan)
     check_plan_fits(plan, data, devices)
     base = base_models.prepare(plan, data)
     journal.set("base_model", {"key": base.key, "sha256": base.sha256, "arch": list(base.arch.sizes),
                                "cached": base.cached, "host_accuracy": base.host_accuracy,
-                               "epochs": plan.base_model.epochs})
+                               "epochs": plan.base_model.epochs, "origin": base.origin})
     reporter.event("host", f"base model {base.arch} ({'cached' if base.cached else 'pretrained'}), "
                            f"host accuracy {base.host_accuracy:.3f}")
-    shared = _Shared(plan, data, base, journal, reporter, threading.Event(), lock_timeout)
+    shared = _Shared(plan, data, base, journal, reporter, threading.Event(), lock_timeout,
+                     device_pool)
     singles = [r for r in plan.strategies if not get_workflow(r.workflow).is_group()]
     groups = [r for r in plan.strategies if get_workflow(r.workflow).is_group()]
     summaries: list[RunSummary] = []
@@ -463,7 +520,7 @@ def _run(plan: Plan, devices: list[DeviceEntry], out_dir: Path, reporter: Report
                 # the other device threads stop at their next reply; what they measured is kept
                 shared.stop.set()
                 if isinstance(exc, KeyboardInterrupt):
-                    journal.error("host", "interrupted")
+                    journal.stopped(stop_reason(exc))
                 raise
         for spec in groups:
             members = group_devices(spec, devices)
@@ -476,10 +533,10 @@ def _run(plan: Plan, devices: list[DeviceEntry], out_dir: Path, reporter: Report
                 continue
             try:
                 summaries.append(_group_run(shared, spec, members, images))
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 shared.stop.set()
-                journal.error("host", "interrupted")
+                journal.stopped(stop_reason(exc))
                 raise
     finally:
-        status = journal.finish()
+        status = finish_with_history(journal)
     return RunOutcome(out_dir, status, summaries)

@@ -9,7 +9,7 @@ import ctypes
 
 from hil_service.wire_schema import Constraint, Field, Message, Param, StructDef
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 STRATEGY_NAMES: tuple[str, ...] = ('full', 'last_layer', 'tinyprop')
 SCORE_NAMES: tuple[str, ...] = ('none', 'least_confidence', 'margin', 'ratio', 'entropy')
@@ -107,6 +107,35 @@ PARAMS: dict[str, Param] = {
         min=0.0,
         max=1.0,
     ),
+    'pseudo_score': Param(
+        name='pseudo_score',
+        index=10,
+        c_field='pseudo_score',
+        c_type='uint32',
+        default='none',
+        doc='unlabelled TRAIN: score that decides whether a prediction becomes a pseudo label; none = every one',
+        enum=('none', 'least_confidence', 'margin', 'ratio', 'entropy'),
+    ),
+    'pseudo_threshold': Param(
+        name='pseudo_threshold',
+        index=11,
+        c_field='pseudo_threshold',
+        c_type='float',
+        default=0.0,
+        doc='pseudo label when score <= threshold (margin: score >= threshold), else the sample is skipped',
+        min=0.0,
+        max=1.0,
+    ),
+    'l2sp_lambda': Param(
+        name='l2sp_lambda',
+        index=12,
+        c_field='l2sp_lambda',
+        c_type='float',
+        default=0.0,
+        doc='L2-SP: penalty lambda * |W - W0|^2 toward the last loaded weights; 0 = off',
+        min=0.0,
+        max=1.0,
+    ),
 }
 
 CONSTRAINTS: tuple[Constraint, ...] = (
@@ -156,6 +185,7 @@ HELLO_REPLY = Message('hello_reply', 0x81, (
     Field('device_id', 'bytes', None),
     Field('last_seq', 'u16', None, doc='seq of the last request executed before this HELLO'),
     Field('last_seq_valid', 'u8', None, doc='0: nothing executed since boot (last_seq is 0)'),
+    Field('frag_max', 'u16', None, doc='FRAGMENT: largest body the device reassembles (0: none)'),
 ), 26, False)
 
 CONFIGURE = Message('configure', 0x02, (
@@ -180,7 +210,12 @@ CONFIGURE = Message('configure', 0x02, (
     Field('gate_threshold', 'f32', 36, param='gate_threshold'),
     Field('select_threshold', 'f32', 40, param='select_threshold'),
     Field('seed', 'u32', 44),
-), 48, True)
+    Field('pseudo_score', 'u8', 48, param='pseudo_score'),
+    Field('reserved2', 'u8', 49),
+    Field('reserved3', 'u16', 50),
+    Field('pseudo_threshold', 'f32', 52, param='pseudo_threshold'),
+    Field('l2sp_lambda', 'f32', 56, param='l2sp_lambda'),
+), 60, True)
 
 CONFIGURE_CONTINUAL = Message('configure_continual', 0x02, (
     Field('n_layers', 'u8', 0),
@@ -204,16 +239,21 @@ CONFIGURE_CONTINUAL = Message('configure_continual', 0x02, (
     Field('gate_threshold', 'f32', 36),
     Field('select_threshold', 'f32', 40),
     Field('seed', 'u32', 44),
+    Field('pseudo_score', 'u8', 48),
+    Field('reserved2', 'u8', 49),
+    Field('reserved3', 'u16', 50),
+    Field('pseudo_threshold', 'f32', 52),
+    Field('l2sp_lambda', 'f32', 56),
     Field(
         'max_sizes',
         'u16',
-        48,
+        60,
         count=5,
         array=True,
         doc='largest sizes GROW may reach; 0 past n_layers',
     ),
-    Field('replay_capacity', 'u32', 58, doc='bytes of replay memory'),
-), 62, True)
+    Field('replay_capacity', 'u32', 70, doc='bytes of replay memory'),
+), 74, True)
 
 CONFIGURE_REPLY = Message('configure_reply', 0x82, (
     Field('arena_needed', 'u32', 0),
@@ -271,6 +311,17 @@ TRAIN_REPLY = Message('train_reply', 0x85, (
     Field('loss_sum', 'f32', 8),
     Field('per_sample', 'blob', 12),
 ), 12, False)
+
+TRAIN_UNLABELLED_REPLY = Message('train_unlabelled_reply', 0x8D, (
+    Field('count', 'u16', 0),
+    Field('trained', 'u16', 2),
+    Field('skipped', 'u16', 4),
+    Field('not_selected', 'u16', 6),
+    Field('not_confident', 'u16', 8, doc='samples left without a pseudo label'),
+    Field('reserved', 'u16', 10),
+    Field('loss_sum', 'f32', 12, doc='cross-entropy against the pseudo labels, summed'),
+    Field('per_sample', 'blob', 16),
+), 16, False)
 
 INFER_REPLY = Message('infer_reply', 0x86, (
     Field('count', 'u16', 0),
@@ -359,6 +410,20 @@ GROW_REPLY = Message('grow_reply', 0x8B, (
     Field('arena_used', 'u32', 4, doc='arena bytes the grown model lays out'),
 ), 8, True)
 
+FRAGMENT = Message('fragment', 0x0C, (
+    Field('cmd', 'u8', 0, doc='the command whose body this is a piece of'),
+    Field('reserved', 'u8', 1),
+    Field('first_seq', 'u16', 2, doc='seq of the piece at offset 0: names the reassembly'),
+    Field('total', 'u16', 4, doc='body bytes of the whole command (1..frag_max)'),
+    Field('offset', 'u16', 6, doc='where the piece goes; 0 starts a reassembly'),
+    Field('piece', 'blob', 8),
+), 8, False)
+
+FRAGMENT_REPLY = Message('fragment_reply', 0x8C, (
+    Field('received', 'u16', 0, doc='body bytes reassembled so far'),
+    Field('total', 'u16', 2),
+), 4, True)
+
 ERROR = Message('error', 0xFF, (
     Field('code', 'u8', 0),
     Field('cmd', 'u8', 1),
@@ -368,7 +433,7 @@ ERROR = Message('error', 0xFF, (
         'detail',
         'u16',
         6,
-        doc='CORE: sample index; CONFIGURE: 1 + index of the refused parameter',
+        doc='CORE: sample index; CONFIGURE: 1 + index of the refused parameter; BAD_FRAGMENT: bytes reassembled so far',
     ),
 ), 8, True)
 
@@ -385,6 +450,7 @@ MESSAGES: dict[str, Message] = {
     'batch': BATCH,
     'batch_quant': BATCH_QUANT,
     'train_reply': TRAIN_REPLY,
+    'train_unlabelled_reply': TRAIN_UNLABELLED_REPLY,
     'infer_reply': INFER_REPLY,
     'evaluate_reply': EVALUATE_REPLY,
     'metrics': METRICS,
@@ -395,6 +461,8 @@ MESSAGES: dict[str, Message] = {
     'load_replay_reply': LOAD_REPLAY_REPLY,
     'grow': GROW,
     'grow_reply': GROW_REPLY,
+    'fragment': FRAGMENT,
+    'fragment_reply': FRAGMENT_REPLY,
     'error': ERROR,
 }
 
@@ -412,4 +480,7 @@ class TrainParamsStruct(ctypes.Structure):
         ('gate_threshold', ctypes.c_float),
         ('select_score', ctypes.c_uint32),
         ('select_threshold', ctypes.c_float),
+        ('pseudo_score', ctypes.c_uint32),
+        ('pseudo_threshold', ctypes.c_float),
+        ('l2sp_lambda', ctypes.c_float),
     ]

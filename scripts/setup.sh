@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(make gcc libc6-dev gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm valgrind python3-venv)
+# prometheus, prometheus-pushgateway: promtool and the real servers tests/observability/ runs
+# on loopback (on a host with systemd the packages also start their services)
+APT_PACKAGES=(make gcc libc6-dev gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm valgrind python3-venv
+	prometheus prometheus-pushgateway)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -7,7 +7,8 @@ then tears the child down in order), and teardown is bound three ways:
 `close()` / the context manager, a `weakref.finalize` that fires when the
 target is garbage-collected, and the same finalizer at interpreter exit
 (finalize registers itself with atexit), which also covers KeyboardInterrupt
-and failing tests. Only a SIGKILL of the Python process itself escapes.
+and failing tests. A SIGKILL of the Python process itself is covered by
+hil_service.procs (PR_SET_PDEATHSIG and a watchdog).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from hil_service.procs import spawn
 
 from . import BackendError, Closing
 
@@ -68,6 +71,17 @@ def _tail(path: Path, lines: int) -> str:
         return ""
 
 
+def _append_log(log: Path, keep: Path, header: str) -> None:
+    """Append log to keep under a header line; a full disk must not stop the teardown."""
+    try:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        with keep.open("ab") as out, log.open("rb") as src:
+            out.write(f"=== {header} ===\n".encode())
+            shutil.copyfileobj(src, out)
+    except OSError:
+        pass
+
+
 def describe_exit(code: int) -> str:
     """'exit code 3' or 'exit code -9 (SIGKILL)'."""
     if code < 0:
@@ -98,17 +112,21 @@ class ProcessTarget(Closing):
         self.workdir = workdir
         self.log_path = workdir / LOG_NAME
         self.serial_url = ""
+        #: where close() appends the child's log before the work folder goes (a run directory)
+        self.keep_log: Path | None = None
         self._closed_tail: str | None = None
         with self.log_path.open("wb") as log:
             # The child holds its own copy of the log fd.
-            self._proc: subprocess.Popen[bytes] = subprocess.Popen(
+            # spawn(): the child dies with us even if we are SIGKILLed (hil_service.procs)
+            self._proc: subprocess.Popen[bytes] = spawn(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,
-                env=None if env is None else dict(env),
+                env=env,
                 start_new_session=True,
+                cleanup=workdir,
             )
         self._finalizer = weakref.finalize(self, _teardown, self._proc, workdir, TERM_GRACE_S)
 
@@ -158,6 +176,9 @@ class ProcessTarget(Closing):
         try:
             _stop_group(self._proc, TERM_GRACE_S)
             self._closed_tail = _tail(self.log_path, 200)
+            if self.keep_log is not None:
+                _append_log(self.log_path, self.keep_log, f"{self.name} pid {self.pid}, "
+                            f"{describe_exit(self._proc.returncode)}")
         finally:
             self._finalizer()  # removes the work folder (and stops, if the above was cut short)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hil_service.errors import TargetError
+from hil_service.procs import owned_env, spawn
 
 __all__ = ["FederationError", "Federation", "Node", "OFFLINE_ENV", "free_port"]
 
@@ -127,14 +128,15 @@ class Federation:
         home.mkdir(parents=True, exist_ok=True)
         # Flower starts its helpers (flower-superexec, flwr-clientapp) by name from PATH
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        return {**os.environ, **OFFLINE_ENV, "FLWR_HOME": str(home), "PATH": path}
+        # owned_env: the watchdog ends Flower's apps too (own sessions) if `hil` is killed
+        return owned_env({**os.environ, **OFFLINE_ENV, "FLWR_HOME": str(home), "PATH": path})
 
     def _spawn(self, name: str, argv: list[str], home: Path) -> tuple[subprocess.Popen[bytes], Path]:
         log = self.workdir / f"{name}.log"
         out = log.open("ab")
         self._logs.append(out)
-        proc = subprocess.Popen(argv, env=self._env(home), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir)
+        proc = spawn(argv, env=self._env(home), stdout=out, stderr=subprocess.STDOUT,
+                     stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir)
         self._procs.append(proc)
         return proc, log
 

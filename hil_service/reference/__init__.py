@@ -13,7 +13,7 @@ from hil_service.reference.mlp import (
     Strategy,
     TrainParams,
 )
-from hil_service.reference.uncertainty import ScoreKind, score, selects, top2
+from hil_service.reference.uncertainty import ScoreKind, confident, score, selects, top2
 
 __all__ = [
     "Arch",
@@ -24,6 +24,7 @@ __all__ = [
     "StepResult",
     "Strategy",
     "TrainParams",
+    "confident",
     "read_blob",
     "score",
     "selects",

@@ -21,7 +21,7 @@ from hil_service import wire_gen
 from hil_service.reference import fastmath
 from hil_service.reference.blob import param_count, read_blob, write_blob
 from hil_service.reference.rng import XorShift32
-from hil_service.reference.uncertainty import ScoreKind, score, selects
+from hil_service.reference.uncertainty import ScoreKind, confident, score, selects
 from hil_service.wire_schema import check_train_params
 
 F32 = np.float32
@@ -40,6 +40,7 @@ class StepOutcome(IntEnum):
     TRAINED = 0
     SKIPPED = 1
     NOT_SELECTED = 2
+    NOT_CONFIDENT = 3  # unlabelled step: not certain enough for a pseudo label
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,16 @@ class TrainParams:
     gate_threshold: float = 0.0
     select_score: ScoreKind = ScoreKind.NONE
     select_threshold: float = 0.0
+    # unlabelled steps: pseudo label = the prediction when confident() under these
+    pseudo_score: ScoreKind = ScoreKind.NONE
+    pseudo_threshold: float = 0.0
+    # L2-SP: penalty l2sp_lambda * |W - W0|^2, W0 = the weights last set (0 = off)
+    l2sp_lambda: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", Strategy(self.strategy))
         object.__setattr__(self, "select_score", ScoreKind(self.select_score))
+        object.__setattr__(self, "pseudo_score", ScoreKind(self.pseudo_score))
         # the device's ranges, from the wire table (ParamRangeError is a ValueError)
         check_train_params(wire_gen.PARAMS, wire_gen.CONSTRAINTS,
                            {name: getattr(self, name) for name in wire_gen.PARAMS})
@@ -113,6 +120,8 @@ class _Layer:
     vw: np.ndarray | None = None
     vb: np.ndarray | None = None
     y_max: np.float32 = field(default_factory=lambda: F32(0.0))
+    w0: np.ndarray | None = None  # L2-SP anchor, set with the weights
+    b0: np.ndarray | None = None
 
 
 class Mlp:
@@ -201,10 +210,14 @@ class Mlp:
 
     def _reset_training_state(self) -> None:
         momentum = self.params is not None and self.params.momentum > 0
+        anchored = self.params is not None and self.params.l2sp_lambda > 0
         for ly in self.layers:
             ly.y_max = F32(0.0)
             ly.vw = np.zeros_like(ly.w) if momentum else None
             ly.vb = np.zeros_like(ly.b) if momentum else None
+            # new weights are the new L2-SP anchor (odl_model_reset_training_state)
+            ly.w0 = ly.w.copy() if anchored else None
+            ly.b0 = ly.b.copy() if anchored else None
 
     # -- forward ---------------------------------------------------------
     def _dense(self, ly: _Layer, a: np.ndarray) -> np.ndarray:
@@ -273,23 +286,49 @@ class Mlp:
     # -- training --------------------------------------------------------
     def train_step(self, x: np.ndarray, label: int) -> StepResult:
         """One online step, as odl_train_step() does it."""
+        n_classes = self.arch.sizes[-1]
+        if not 0 <= label < n_classes:
+            raise ValueError(f"label {label} out of range 0..{n_classes - 1}")
+        return self._step(x, label)
+
+    def train_step_unlabelled(self, x: np.ndarray) -> StepResult:
+        """One step without a label, as odl_train_step_unlabelled() does it: the
+        prediction becomes the label when the pseudo score is confident() under
+        pseudo_threshold (result.predicted is that pseudo label); otherwise the
+        outcome is NOT_CONFIDENT and nothing is learnt."""
+        return self._step(x, None)
+
+    def train_unlabelled(self, x: np.ndarray) -> np.ndarray:
+        """Unlabelled samples in order, as the device's unlabelled TRAIN runs them:
+        int16 pseudo label per sample, -1 where it was not confident (not trained)."""
+        x = _check_input(np.atleast_2d(x), self.arch.sizes[0])
+        out = np.full(len(x), -1, np.int16)
+        for i, xi in enumerate(x):
+            r = self._step(xi, None)
+            if r.outcome != StepOutcome.NOT_CONFIDENT:
+                out[i] = r.predicted
+        return out
+
+    def _step(self, x: np.ndarray, label: int | None) -> StepResult:
         p = self.params
         if p is None:
             raise RuntimeError("model has no training parameters (inference only)")
         x = _check_input(x, self.arch.sizes[0])
-        n_classes = self.arch.sizes[-1]
-        if not 0 <= label < n_classes:
-            raise ValueError(f"label {label} out of range 0..{n_classes - 1}")
         acts = self._forward(x)
         probs = acts[-1]
         n_layers = len(self.layers)
         macs_fwd = sum(ly.w.size for ly in self.layers)
         macs_full = sum(ly.w.size * (2 if i > 0 else 1) for i, ly in enumerate(self.layers))
         predicted = int(np.argmax(probs))
+        empty = tuple(np.zeros(0, np.int64) for _ in self.layers)
+        if label is None:
+            if not confident(p.pseudo_score, float(score(probs, p.pseudo_score)), p.pseudo_threshold):
+                return StepResult(StepOutcome.NOT_CONFIDENT, predicted, 0.0, 0.0, 0.0,
+                                  (0,) * n_layers, empty, macs_fwd, 0, macs_full)
+            label = predicted
         loss = float(-np.log(max(probs[label], F32(1e-30)), dtype=F32))
         error = F32(1.0) - probs[label]
         sc = score(probs, p.select_score) if p.select_score != ScoreKind.NONE else F32(0.0)
-        empty = tuple(np.zeros(0, np.int64) for _ in self.layers)
 
         def result(outcome: StepOutcome, k: Sequence[int] = (0,) * n_layers,
                    sel: tuple[np.ndarray, ...] = empty, macs_bwd: int = 0) -> StepResult:
@@ -308,6 +347,10 @@ class Mlp:
         sels: list[np.ndarray] = list(empty)
         macs_bwd = 0
         lr, mom = F32(p.learning_rate), F32(p.momentum)
+        # L2-SP (odl_backprop.c sgd()): l2 = 2 lambda into the velocity, or c = lr l2
+        # as its own step before the data gradient's
+        l2 = F32(F32(2.0) * F32(p.l2sp_lambda))
+        c = F32(lr * l2)
         for li in range(n_layers - 1, lowest - 1, -1):
             ly = self.layers[li]
             a_in = acts[li]
@@ -332,12 +375,21 @@ class Mlp:
             d_rows = delta[rows]
             if ly.vw is not None:
                 assert ly.vb is not None  # allocated together
-                ly.vw[rows] = mom * ly.vw[rows] + d_rows[:, None] * a_in[None, :]
+                v = mom * ly.vw[rows] + d_rows[:, None] * a_in[None, :]
+                vb = mom * ly.vb + delta
+                if ly.w0 is not None and ly.b0 is not None:
+                    v = v + l2 * (ly.w[rows] - ly.w0[rows])
+                    vb = vb + l2 * (ly.b - ly.b0)
+                ly.vw[rows] = v
                 ly.w[rows] -= lr * ly.vw[rows]
-                ly.vb[...] = mom * ly.vb + delta
+                ly.vb[...] = vb
                 ly.b[...] -= lr * ly.vb
             else:
+                if ly.w0 is not None and ly.b0 is not None:
+                    ly.w[rows] -= c * (ly.w[rows] - ly.w0[rows])
                 ly.w[rows] -= (lr * d_rows)[:, None] * a_in[None, :]
+                if ly.b0 is not None:
+                    ly.b[...] -= c * (ly.b - ly.b0)
                 ly.b[...] -= lr * delta
             if down is not None:
                 delta = down

@@ -51,6 +51,18 @@ def selects(kind: ScoreKind, value: float, threshold: float) -> bool:
     return bool(value >= threshold)
 
 
+def confident(kind: ScoreKind, value: float, threshold: float) -> bool:
+    """Whether a score is certain enough for a pseudo label, as odl_uncertainty_confident()
+    decides it in float32: MARGIN score >= threshold, the others score <= threshold (the
+    bound included); NONE: always."""
+    if kind == ScoreKind.NONE:
+        return True
+    v, t = np.float32(value), np.float32(threshold)
+    if kind == ScoreKind.MARGIN:
+        return bool(v >= t)
+    return bool(v <= t)
+
+
 def batch_scores(probs: np.ndarray, kind: ScoreKind) -> np.ndarray:
     """Vectorised scores of many probability rows (for the host's labelling oracle)."""
     probs = np.asarray(probs, dtype=np.float32)

@@ -18,7 +18,10 @@ import numpy as np
 
 from hil_service.device import Device, TrainSummary
 from hil_service.expectations import RATIO_CHANGE, MetricInfo
+from hil_service.lineage import keep_weights
 from hil_service.protocol import Metrics, Quantization
+from hil_service.train_curve import train_curve
+from hil_service.trust import TRUST_METRICS, SourceProbe
 from hil_service.workflows.base import PlanMismatch, WorkflowContext
 
 __all__ = ["ADAPTATION_METRICS", "Trainer", "adapt", "check_stream_fits"]
@@ -28,11 +31,12 @@ Trainer = Callable[[Device, np.ndarray, np.ndarray, "Quantization | None"],
                    tuple[list[TrainSummary], "int | None"]]
 
 ADAPTATION_METRICS: Mapping[str, MetricInfo] = {
-    "accuracy": MetricInfo("ratio", "share of the test split the device classifies right after streaming"),
-    "accuracy_before": MetricInfo("ratio", "the same, with the base weights before streaming"),
-    "accuracy_gain": MetricInfo("ratio", "accuracy minus accuracy_before", kind=RATIO_CHANGE),
-    "loss": MetricInfo("nats", "mean cross-entropy on the test split after streaming"),
-    "loss_before": MetricInfo("nats", "mean cross-entropy on the test split before streaming"),
+    "accuracy": MetricInfo("ratio", "share of the test split the device classifies right after streaming", better="higher"),
+    "accuracy_before": MetricInfo("ratio", "the same, with the base weights before streaming", better="higher"),
+    "accuracy_gain": MetricInfo("ratio", "accuracy minus accuracy_before", kind=RATIO_CHANGE,
+                                better="higher"),
+    "loss": MetricInfo("nats", "mean cross-entropy on the test split after streaming", better="lower"),
+    "loss_before": MetricInfo("nats", "mean cross-entropy on the test split before streaming", better="lower"),
     "train_step_us_p50": MetricInfo(
         "µs", "median time of one trained step by the device's clock (virtual time under QEMU)"),
     "train_step_us_p95": MetricInfo("µs", "95th percentile of one trained step, device clock"),
@@ -43,7 +47,7 @@ ADAPTATION_METRICS: Mapping[str, MetricInfo] = {
     "stream_instructions_per_sample": MetricInfo(
         "instructions", "guest instructions per streamed sample, whole firmware path (Renode only)"),
     "backward_macs_ratio": MetricInfo(
-        "ratio", "backward MACs spent over what full backpropagation would spend"),
+        "ratio", "backward MACs spent over what full backpropagation would spend", better="lower"),
     "samples_streamed": MetricInfo("samples", "samples sent to the device for training"),
     "samples_trained": MetricInfo("samples", "samples the device trained on"),
     "samples_skipped": MetricInfo("samples", "samples the skip gate passed over"),
@@ -60,6 +64,7 @@ ADAPTATION_METRICS: Mapping[str, MetricInfo] = {
     "samples_per_second": MetricInfo("1/s", "training samples streamed per host second"),
     "link_lost_replies": MetricInfo("frames", "TRAIN replies lost on the link (samples still trained)"),
     "frames_bad": MetricInfo("frames", "frames the device dropped for a bad CRC or length"),
+    **TRUST_METRICS,
 }
 
 
@@ -94,6 +99,10 @@ def adapt(ctx: WorkflowContext, train: Trainer) -> None:
     timed("load_weights", lambda: dev.load_weights(base.blob))
     ctx.annotate(base_weights_sha256=base.sha256)
     before = timed("evaluate_before", lambda: dev.evaluate(sc.x_test, sc.y_test, quant=quant))
+    # the base model's own predictions on the unshifted split, for the trust metrics
+    probe = timed("evaluate_source_before",
+                  lambda: SourceProbe.before(dev, ctx.data, base.blob, quant, before))
+    ctx.annotate(trust={"base_predictions": probe.how})
     record(accuracy_before=before.accuracy, loss_before=before.loss, arena_bytes=arena)
     dev.metrics(reset=True)
 
@@ -110,6 +119,7 @@ def adapt(ctx: WorkflowContext, train: Trainer) -> None:
     timings["stream"] = round(stream_s, 4)
     ctx.annotate(timings={"stream": timings["stream"]})
     streamed = sum(s.samples for s in summaries)
+    ctx.annotate(train_curve=train_curve(summaries))
     if instructions_before is not None and streamed:
         assert callable(counter)
         record(stream_instructions_per_sample=(counter() - instructions_before) / streamed)
@@ -119,9 +129,13 @@ def adapt(ctx: WorkflowContext, train: Trainer) -> None:
 
     after = timed("evaluate_after", lambda: dev.evaluate(sc.x_test, sc.y_test, quant=quant))
     record(accuracy=after.accuracy, loss=after.loss, accuracy_gain=after.accuracy - before.accuracy)
+    trust = timed("evaluate_source_after", lambda: probe.after(dev, quant, after))
+    if trust is not None:
+        record(**trust.metrics())
     m = timed("metrics", dev.metrics)
     _record_device_metrics(ctx, m, summaries, labels)
     final = timed("read_weights", dev.read_weights)
+    keep_weights(ctx.run_dir, live.entry.id, final)  # the run's result, for lineage and from_run
     ctx.annotate(final_weights_sha256=hashlib.sha256(final).hexdigest(), timings=timings)
 
 

@@ -34,8 +34,10 @@ from hil_service.bringup import LiveDevice
 from hil_service.errors import HilError
 from hil_service.expectations import RATIO_CHANGE, MetricInfo
 from hil_service.federation.partitions import Partition, parse_partition, partition, save_partition
-from hil_service.federation.weights import parse_compression
+from hil_service.federation.weights import arrays_to_blob, parse_compression
+from hil_service.lineage import keep_weights
 from hil_service.reference import Mlp
+from hil_service.trust import TRUST_METRICS, twin_figures
 from hil_service.workflows.base import PlanMismatch, Workflow, WorkflowContext
 
 __all__ = ["FederatedSpec", "FederatedWorkflow"]
@@ -122,6 +124,7 @@ FEDERATED_METRICS = {
                                   "step (device clock)", per_device=True),
     "device_missed_rounds": _m("rounds", "federated: rounds this device sent no update",
                                per_device=True),
+    **TRUST_METRICS,  # of the final global model against the base, both on the twin
 }
 
 
@@ -305,6 +308,19 @@ class FederatedWorkflow(Workflow):
                                                  f"see {work}/superlink.log")
             time.sleep(self.tick_s)
         self._record(ctx, fed, ids, progress, nodes, baselines)
+        self._keep_global(ctx, work / "final.npz", list(nodes))
+
+    @staticmethod
+    def _keep_global(ctx: WorkflowContext, final: Path, members: list[str]) -> None:
+        """The global model is each member's final model: its trust figures (twin, hil_service/
+        trust.py) and its blob kept per member, for the runner to record their lineage."""
+        with np.load(final) as arrays:
+            blob = arrays_to_blob([arrays[k] for k in arrays.files])
+        figures = twin_figures(ctx.base.blob, blob, ctx.data)
+        if figures is not None:
+            ctx.record(**figures.metrics())
+        for dev in members:
+            keep_weights(ctx.run_dir, dev, blob)
 
     def _member(self, ctx: WorkflowContext, fed: FederatedSpec, lives: list[LiveDevice],
                 nodes: dict[str, Any], baselines: tuple[float, dict[str, float]]) -> None:
@@ -397,4 +413,6 @@ def _params_json(ctx: WorkflowContext) -> dict[str, Any]:
     p = ctx.spec.train_params()
     return {"strategy": int(p.strategy), "learning_rate": p.learning_rate, "momentum": p.momentum,
             "s_min": p.s_min, "s_max": p.s_max, "zeta": p.zeta, "gate_threshold": p.gate_threshold,
-            "select_score": int(p.select_score), "select_threshold": p.select_threshold}
+            "select_score": int(p.select_score), "select_threshold": p.select_threshold,
+            "pseudo_score": int(p.pseudo_score), "pseudo_threshold": p.pseudo_threshold,
+            "l2sp_lambda": p.l2sp_lambda}

@@ -27,6 +27,9 @@ BUILTIN = {
     "stream": "hil_service.workflows.stream:StreamWorkflow",
     "active_learning": "hil_service.workflows.active_learning:ActiveLearningWorkflow",
     "federated": "hil_service.workflows.federated:FederatedWorkflow",
+    "continual": "hil_service.workflows.continual:ContinualWorkflow",
+    "few_shot": "hil_service.workflows.few_shot:FewShotWorkflow",
+    "label_free": "hil_service.workflows.label_free:LabelFreeWorkflow",
 }
 
 _lock = threading.Lock()

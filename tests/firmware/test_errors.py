@@ -45,7 +45,7 @@ def test_each_bad_input_has_its_own_code_and_the_device_keeps_serving(dut, scena
     assert "TRAIN" in str(e) and "NOT_CONFIGURED" in str(e)
     refused(lambda: dev._call(0x42, b""), ErrorCode.UNKNOWN_COMMAND)
     refused(lambda: dev._call(Cmd.METRICS, b"\x00\x00"), ErrorCode.BAD_LENGTH)
-    e = refused(lambda: dev._call(Cmd.CONFIGURE, b"\x07" + bytes(47)), ErrorCode.CORE)
+    e = refused(lambda: dev._call(Cmd.CONFIGURE, b"\x07" + bytes(59)), ErrorCode.CORE)  # 60 bytes (protocol 5)
     assert "ODL_ERR_ARCH" in str(e)
 
     dev.configure(base_model.arch, PARAMS)

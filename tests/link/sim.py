@@ -7,6 +7,7 @@ the UART at once, Renode's), so a host that sends more than rx_capacity
 unacknowledged bytes loses bytes here. TRAIN records which samples trained,
 in order (feature 0 carries the sample's id), so a test sees any sample lost
 or trained twice. Faults come from the same ByteFaults as the TCP proxy.
+FRAGMENT pieces are reassembled as odl_server.c's cmd_fragment does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import zlib
 
 import numpy as np
 
+from hil_service import wire_gen as W
 from hil_service.protocol import (
     FLAG_STALE,
     PROTOCOL_VERSION,
@@ -42,8 +44,10 @@ def raw_frame(cmd: int, seq: int, body: bytes = b"", flags: int = 0) -> bytes:
 class SimDevice:
     def __init__(self, *, rx_capacity: int = 16384, max_body: int = 8192,
                  up: FaultSpec | None = None, down: FaultSpec | None = None,
-                 seed: int = 0) -> None:
-        self.rx_capacity, self.max_body = rx_capacity, max_body
+                 seed: int = 0, frag_max: int = 4113) -> None:
+        self.rx_capacity, self.max_body, self.frag_max = rx_capacity, max_body, frag_max
+        # the reassembly under way: (cmd, first_seq, total, body so far)
+        self.frag: tuple[int, int, int, bytearray] | None = None
         self.up, self.down = ByteFaults(up, seed * 2 + 1), ByteFaults(down, seed * 2 + 2)
         self.ring = bytearray()
         self.overruns = self._overruns_seen = 0
@@ -134,6 +138,8 @@ class SimDevice:
         behind = (self.expected - f.seq) & 0xFFFF
         if f.seq == self.expected:
             self.expected = (self.expected + 1) & 0xFFFF
+            if f.cmd != Cmd.FRAGMENT:
+                self.frag = None  # another command ends an unfinished reassembly
             self._execute(f.cmd, f.seq, f.body)
             self.last_seq = f.seq
         elif behind == 1 and self.cached is not None:
@@ -151,8 +157,10 @@ class SimDevice:
         if cmd == Cmd.HELLO:
             hello = Hello(PROTOCOL_VERSION, 4, 256, 256, self.max_body, self.rx_capacity,
                           25_000_000, 65536, 4096, 7, 31, "sim", "sim", "sim", b"",
-                          self.last_seq)
+                          self.last_seq, self.frag_max)
             self._send(cmd | REPLY, seq, hello.encode())
+        elif cmd == Cmd.FRAGMENT:
+            self._fragment(seq, body)
         elif cmd == Cmd.LOAD_WEIGHTS:
             offset, total = struct.unpack_from("<II", body)
             if offset == 0:
@@ -178,9 +186,31 @@ class SimDevice:
         else:
             self._error(seq, ErrorCode.UNKNOWN_COMMAND, cmd)
 
+    def _fragment(self, seq: int, body: bytes) -> None:
+        m = W.FRAGMENT.decode(body)
+        piece, total, offset = m["piece"], m["total"], m["offset"]
+        if offset == 0:
+            ok = (m["first_seq"] == seq and m["cmd"] not in (0, Cmd.HELLO, Cmd.FRAGMENT)
+                  and 0 < len(piece) <= total <= self.frag_max)
+        else:
+            ok = (self.frag is not None and self.frag[:3] == (m["cmd"], m["first_seq"], total)
+                  and offset == len(self.frag[3]) and 0 < len(piece) <= total - offset)
+        if not ok:
+            self._error(seq, ErrorCode.BAD_FRAGMENT, Cmd.FRAGMENT)
+            return
+        if offset == 0:
+            self.frag = (m["cmd"], seq, total, bytearray())
+        assert self.frag is not None
+        self.frag[3].extend(piece)
+        if len(self.frag[3]) < total:
+            self._send(Cmd.FRAGMENT | REPLY, seq, struct.pack("<HH", len(self.frag[3]), total))
+            return
+        whole, self.frag = bytes(self.frag[3]), None
+        self._execute(m["cmd"], seq, whole)
 
-def samples(n: int) -> tuple[np.ndarray, np.ndarray]:
+
+def samples(n: int, n_features: int = N_FEATURES) -> tuple[np.ndarray, np.ndarray]:
     """n samples whose feature 0 is their index."""
-    x = np.zeros((n, N_FEATURES), np.float32)
+    x = np.zeros((n, n_features), np.float32)
     x[:, 0] = np.arange(n)
     return x, np.arange(n) % 10

@@ -66,3 +66,37 @@ def test_resync_after_a_give_up_resumes_training_without_repeats(elf):
             assert dev.read_weights() == clean.weights
         finally:
             dev.close()
+
+
+def test_outages_force_pieces_and_the_weights_still_equal_the_clean_run_s(elf):
+    """50 ms outages at 1e-2 per byte during TRAIN: a one-sample frame (276 wire
+    bytes) rarely gets through, so the link sends samples in FRAGMENT pieces; the
+    device runs each sample once. Then the line is clean: samples go whole again."""
+    w = smoke_workload(samples=100, test_samples=0)
+    clean = run_once(elf, w, None, seed=0)
+    assert clean.completed, clean.error
+    with start_qemu(elf, "mps2-an386", 6) as target, FaultProxy(target.serial_url) as proxy:
+        dev = Device.open(proxy.url)
+        try:
+            dev.hello()
+            full = dev.link.frame_cap
+            dev.configure(w.arch, w.params)
+            dev.load_weights(w.blob)
+            dev.metrics(reset=True)
+            outage = FaultSpec(FaultKind.OUTAGE, 1e-2)
+            proxy.set_faults(outage, outage)
+            dev.train(w.x[:6], w.y[:6], batch_size=16)
+            st = dev.link.stats
+            assert st.fragments > 0 and st.fragmented > 0
+            assert proxy.up.tally.faults.get("outage", 0) > 0
+            proxy.set_faults(None, None)
+            # one sample a frame: many clean frames, each fourth in a row doubles the size
+            dev.train(w.x[6:80], w.y[6:80], batch_size=1)
+            assert dev.link.frame_cap == full
+            pieces = st.fragments
+            dev.train(w.x[80:], w.y[80:], batch_size=16)
+            assert st.fragments == pieces  # whole frames again
+            assert dev.metrics().seen == len(w.x)  # no sample lost or trained twice
+            assert dev.read_weights() == clean.weights  # byte for byte
+        finally:
+            dev.close()

@@ -68,4 +68,4 @@ def test_int8_quantisation_is_what_the_device_computes(count, features, labelled
 
 @given(st.lists(st.integers(1, 256), min_size=2, max_size=5), st.integers(0, 2), st.floats(1e-4, 1.0))
 def test_configure_body_is_fixed_size(sizes, strategy, lr):
-    assert len(Configure(tuple(sizes), strategy, lr).encode()) == 48
+    assert len(Configure(tuple(sizes), strategy, lr).encode()) == 60  # protocol 5

@@ -25,8 +25,8 @@ def body(name: str) -> bytes:
     return b
 
 
-def test_protocol_version_is_4():
-    assert PROTOCOL_VERSION == 4
+def test_protocol_version_is_5():
+    assert PROTOCOL_VERSION == 5  # 4 brought continual learning, 5 FRAGMENT and pseudo labels
 
 
 def test_configure_continual_is_the_plain_body_and_the_limits():

@@ -162,17 +162,19 @@ def test_hello_reply_vectors_carry_last_seq():
 
 
 def test_a_hello_of_protocol_2_still_names_its_version():
-    _, v3, _ = bodies("hello_reply")[0]
-    old = Hello.decode(b"\x02" + v3[1:-3])
+    _, v5, _ = bodies("hello_reply")[0]
+    old = Hello.decode(b"\x02" + v5[1:-5])  # without last_seq, last_seq_valid, frag_max
     assert old.protocol_version == 2 and old.board == "mps2_an386" and old.last_seq is None
-    newer = Hello.decode(b"\x05" + v3[1:] + b"\x01\x02\x03")  # whatever a later version appends
-    assert newer.protocol_version == 5 and newer.device_id == b"\x01\x02"
+    assert old.frag_max == 0  # a device before protocol 5 reassembles nothing
+    newer = Hello.decode(b"\x06" + v5[1:] + b"\x01\x02\x03")  # whatever a later version appends
+    assert newer.protocol_version == 6 and newer.device_id == b"\x01\x02"
 
 
 def test_configure_vector_is_what_the_codec_sends():
     (_, body, _), = bodies("configure")
     conf = Configure((64, 32, 10), 2, 0.05, momentum=0.25, s_min=0.1, s_max=0.9, zeta=0.5,
-                     gate_threshold=0.25, select_score=4, select_threshold=0.125, init_weights=True, seed=7)
+                     gate_threshold=0.25, select_score=4, select_threshold=0.125, init_weights=True, seed=7,
+                     pseudo_score=2, pseudo_threshold=0.75, l2sp_lambda=0.0625)
     assert conf.encode() == body
     assert Configure.decode(body).encode() == body
 

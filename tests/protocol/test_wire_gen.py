@@ -94,12 +94,12 @@ def test_the_ctypes_mirror_follows_the_table():
 
 def test_param_indexes_are_the_table_order():
     assert [p.index for p in W.PARAMS.values()] == list(range(1, len(W.PARAMS) + 1))
-    assert W.CONFIGURE.head_bytes == 48 and W.METRICS_REPLY.head_bytes == 208
+    assert W.CONFIGURE.head_bytes == 60 and W.METRICS_REPLY.head_bytes == 208
 
 
 def test_the_header_asserts_what_the_core_headers_must_agree_on():
     header = (ROOT / gen_wire.C_HEADER).read_text()
-    assert "_Static_assert(sizeof(odl_train_params_t) == 36u" in header
+    assert "_Static_assert(sizeof(odl_train_params_t) == 48u" in header
     assert "_Static_assert(offsetof(odl_train_params_t, tp_zeta) == 20u" in header
     assert "_Static_assert(ODL_PROTO_VERSION == ODL_WIRE_PROTO_VERSION" in header
 

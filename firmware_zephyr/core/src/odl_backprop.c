@@ -50,6 +50,29 @@ void odl_velocity_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest)
 	}
 }
 
+void odl_anchor_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest)
+{
+	if (!(m->params.l2sp_lambda > 0.0f)) {
+		return;
+	}
+	size_t n = 0;
+
+	for (unsigned l = lowest; l < m->arch.n_layers; l++) {
+		n += (size_t)m->layers[l].n_out * ((size_t)m->layers[l].n_in + 1u);
+	}
+	/* one block in blob order, like the parameters it copies */
+	float *anchor = odl_arena_alloc(a, n * sizeof(float));
+
+	for (unsigned l = lowest; anchor != NULL && l < m->arch.n_layers; l++) {
+		odl_layer_t *ly = &m->layers[l];
+
+		ly->w0 = anchor;
+		anchor += (size_t)ly->n_out * ly->n_in;
+		ly->b0 = anchor;
+		anchor += ly->n_out;
+	}
+}
+
 /* Error of the picked rows passed down through the old weights, masked by
  * the ReLU of the layer below. */
 static void pass_down(const odl_layer_t *ly, const float *delta, const uint16_t *rows,
@@ -81,22 +104,46 @@ static void pass_down(const odl_layer_t *ly, const float *delta, const uint16_t 
 	}
 }
 
+/*
+ * SGD on the picked rows and every bias. With an L2-SP anchor (w0 non-NULL)
+ * the penalty's gradient l2 (w - w0), l2 = 2 lambda, joins the data gradient:
+ * with momentum inside the velocity, v = (mu v + d a) + l2 (w - w0); without,
+ * as its own step w -= (lr l2)(w - w0) before w -= (lr d) a. Only the picked
+ * rows are pulled (all rows for the dense strategies, TinyProp's k rows for
+ * TinyProp), so a sparse step stays sparse; biases are dense and all pulled.
+ */
 static void sgd(odl_layer_t *ly, const float *delta, const uint16_t *rows, uint16_t k,
-		const float *a_in, float lr, float mom)
+		const float *a_in, float lr, float mom, float lambda)
 {
+	const float l2 = 2.0f * lambda;
+	const float c = lr * l2;
+
 	for (uint16_t s = 0; s < k; s++) {
 		const uint16_t row = rows != NULL ? rows[s] : s;
 		float *w = ly->w + (size_t)row * ly->n_in;
+		const float *w0 = ly->w0 != NULL ? ly->w0 + (size_t)row * ly->n_in : NULL;
 		const float d = delta[row];
 
 		if (ly->vw != NULL) {
 			float *v = ly->vw + (size_t)row * ly->n_in;
 
-			for (uint16_t j = 0; j < ly->n_in; j++) {
-				v[j] = mom * v[j] + d * a_in[j];
-				w[j] -= lr * v[j];
+			if (w0 != NULL) {
+				for (uint16_t j = 0; j < ly->n_in; j++) {
+					v[j] = mom * v[j] + d * a_in[j] + l2 * (w[j] - w0[j]);
+					w[j] -= lr * v[j];
+				}
+			} else {
+				for (uint16_t j = 0; j < ly->n_in; j++) {
+					v[j] = mom * v[j] + d * a_in[j];
+					w[j] -= lr * v[j];
+				}
 			}
-		} else if (!odl_is_zero(d)) { /* a zero error leaves the row as it is */
+			continue;
+		}
+		if (w0 != NULL) {
+			odl_l2sp_row(w, w0, c, ly->n_in); /* the penalty's step first */
+		}
+		if (!odl_is_zero(d)) { /* a zero error leaves the row as it is */
 			odl_sgd_row(w, a_in, lr * d, ly->n_in);
 		}
 	}
@@ -104,8 +151,14 @@ static void sgd(odl_layer_t *ly, const float *delta, const uint16_t *rows, uint1
 	for (uint16_t i = 0; i < ly->n_out; i++) {
 		if (ly->vb != NULL) {
 			ly->vb[i] = mom * ly->vb[i] + delta[i];
+			if (ly->b0 != NULL) {
+				ly->vb[i] += l2 * (ly->b[i] - ly->b0[i]);
+			}
 			ly->b[i] -= lr * ly->vb[i];
 		} else {
+			if (ly->b0 != NULL) {
+				ly->b[i] -= c * (ly->b[i] - ly->b0[i]);
+			}
 			ly->b[i] -= lr * delta[i];
 		}
 	}
@@ -117,6 +170,7 @@ void odl_backprop(odl_model_t *m, const float *x, odl_step_result_t *r, unsigned
 	const unsigned n_layers = m->arch.n_layers;
 	const float lr = m->params.learning_rate;
 	const float mom = m->params.momentum;
+	const float lambda = m->params.l2sp_lambda;
 	unsigned cur = 0;
 
 	for (unsigned l = n_layers; l-- > lowest;) {
@@ -135,7 +189,7 @@ void odl_backprop(odl_model_t *m, const float *x, odl_step_result_t *r, unsigned
 		}
 		const uint32_t t1 = odl_now(m);
 
-		sgd(ly, delta, rows, k, a_in, lr, mom);
+		sgd(ly, delta, rows, k, a_in, lr, mom, lambda);
 		const uint32_t t2 = odl_now(m);
 
 		r->cycles_backward += t1 - t0;
@@ -171,6 +225,7 @@ void odl_dense_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest)
 		s->n_rows = widest;
 	}
 	odl_velocity_layout(m, a, lowest);
+	odl_anchor_layout(m, a, lowest);
 }
 
 void odl_dense_reset(odl_model_t *m)

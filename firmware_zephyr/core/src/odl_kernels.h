@@ -248,4 +248,49 @@ static inline void odl_sgd_row(float *w, const float *a, float s, uint16_t n)
 #endif
 }
 
+/* L2-SP's pull toward the anchor: w[j] -= c * (w[j] - w0[j]), the difference
+ * rounded, then the product, then the subtraction (VSUB, then VMLS). */
+static inline void odl_l2sp_row(float *w, const float *w0, float c, uint16_t n)
+{
+#ifdef ODL_KERNELS_VFP
+	uint32_t blocks = n >> 3;
+
+	if (blocks != 0u) {
+		__asm volatile("1:\n\t"
+			       "vldmia %[w0]!, {s0-s7}\n\t"
+			       "vldmia %[w], {s8-s15}\n\t"
+			       "vsub.f32 s0, s8, s0\n\t"
+			       "vsub.f32 s1, s9, s1\n\t"
+			       "vsub.f32 s2, s10, s2\n\t"
+			       "vsub.f32 s3, s11, s3\n\t"
+			       "vsub.f32 s4, s12, s4\n\t"
+			       "vsub.f32 s5, s13, s5\n\t"
+			       "vsub.f32 s6, s14, s6\n\t"
+			       "vsub.f32 s7, s15, s7\n\t"
+			       "vmls.f32 s8, s0, %[c]\n\t"
+			       "vmls.f32 s9, s1, %[c]\n\t"
+			       "vmls.f32 s10, s2, %[c]\n\t"
+			       "vmls.f32 s11, s3, %[c]\n\t"
+			       "vmls.f32 s12, s4, %[c]\n\t"
+			       "vmls.f32 s13, s5, %[c]\n\t"
+			       "vmls.f32 s14, s6, %[c]\n\t"
+			       "vmls.f32 s15, s7, %[c]\n\t"
+			       "vstmia %[w]!, {s8-s15}\n\t"
+			       "subs %[b], %[b], #1\n\t"
+			       "bne 1b\n\t"
+			       : [w0] "+r"(w0), [w] "+r"(w), [b] "+r"(blocks)
+			       : [c] "t"(c)
+			       : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10",
+				 "s11", "s12", "s13", "s14", "s15", "cc", "memory");
+	}
+	for (uint16_t j = 0; j < (n & 7u); j++) {
+		w[j] -= c * (w[j] - w0[j]);
+	}
+#else
+	for (uint16_t j = 0; j < n; j++) {
+		w[j] -= c * (w[j] - w0[j]);
+	}
+#endif
+}
+
 #endif /* ODL_KERNELS_H */

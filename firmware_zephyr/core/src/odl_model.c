@@ -65,17 +65,22 @@ odl_status_t odl_train_params_default(odl_train_params_t *params, odl_strategy_t
 		.gate_threshold = 0.0f,
 		.select_score = ODL_SCORE_NONE,
 		.select_threshold = 0.0f,
+		.pseudo_score = ODL_SCORE_NONE,
+		.pseudo_threshold = 0.0f,
+		.l2sp_lambda = 0.0f,
 	};
 	return ODL_OK;
 }
 
 static odl_status_t check_params(const odl_train_params_t *p)
 {
-	if (p->strategy >= ODL_STRATEGY_COUNT || p->select_score >= ODL_SCORE_COUNT) {
+	if (p->strategy >= ODL_STRATEGY_COUNT || p->select_score >= ODL_SCORE_COUNT ||
+	    p->pseudo_score >= ODL_SCORE_COUNT) {
 		return ODL_ERR_STRATEGY;
 	}
-	const float v[] = {p->learning_rate, p->momentum, p->tp_s_min, p->tp_s_max,
-			   p->tp_zeta, p->gate_threshold, p->select_threshold};
+	const float v[] = {p->learning_rate, p->momentum,      p->tp_s_min,
+			   p->tp_s_max,      p->tp_zeta,       p->gate_threshold,
+			   p->select_threshold, p->pseudo_threshold, p->l2sp_lambda};
 
 	if (!odl_all_finite(v, sizeof(v) / sizeof(v[0]))) {
 		return ODL_ERR_NONFINITE;
@@ -89,6 +94,10 @@ static odl_status_t check_params(const odl_train_params_t *p)
 	}
 	if (p->gate_threshold < 0.0f || p->gate_threshold > 1.0f || p->select_threshold < 0.0f ||
 	    p->select_threshold > 1.0f) {
+		return ODL_ERR_PARAM;
+	}
+	if (p->pseudo_threshold < 0.0f || p->pseudo_threshold > 1.0f || p->l2sp_lambda < 0.0f ||
+	    p->l2sp_lambda > 1.0f) {
 		return ODL_ERR_PARAM;
 	}
 	return ODL_OK;
@@ -256,6 +265,11 @@ void odl_model_reset_training_state(odl_model_t *m)
 		if (ly->vw != NULL) {
 			memset(ly->vw, 0, (size_t)ly->n_out * ly->n_in * sizeof(float));
 			memset(ly->vb, 0, ly->n_out * sizeof(float));
+		}
+		/* new weights are the new L2-SP anchor */
+		if (ly->w0 != NULL) {
+			memcpy(ly->w0, ly->w, (size_t)ly->n_out * ly->n_in * sizeof(float));
+			memcpy(ly->b0, ly->b, ly->n_out * sizeof(float));
 		}
 	}
 	if (m->ops != NULL) {

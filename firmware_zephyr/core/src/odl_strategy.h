@@ -58,6 +58,11 @@ size_t odl_arena_dry_bytes(void (*layout)(odl_model_t *m, odl_arena_t *a),
 /* Momentum velocities for layers lowest..n_layers-1 (none without momentum). */
 void odl_velocity_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest);
 
+/* L2-SP anchor (w0, b0) of layers lowest..n_layers-1, one block in blob
+ * order (none when l2sp_lambda is 0); filled when weights are set
+ * (odl_model_reset_training_state). */
+void odl_anchor_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest);
+
 /*
  * Rows chosen for a layer during the backward pass: pick(m, layer, delta,
  * rows, ctx) returns k and points *rows at k row indices in rank order.

@@ -122,6 +122,7 @@ static void tinyprop_layout(odl_model_t *m, odl_arena_t *a)
 		}
 	}
 	odl_velocity_layout(m, a, 0u);
+	odl_anchor_layout(m, a, 0u);
 }
 
 static size_t tinyprop_arena_bytes(const odl_arch_t *arch, const odl_train_params_t *params)

@@ -54,8 +54,11 @@ static void clear_result(odl_step_result_t *r)
 	r->cycles_update = 0;
 }
 
-odl_status_t odl_train_step(odl_model_t *model, const float *x, size_t n_x, uint16_t label,
-			    odl_step_result_t *result)
+/* Marks an unlabelled step: the label comes from the prediction, if at all. */
+#define PSEUDO_LABEL 0xFFFFu
+
+static odl_status_t train_step(odl_model_t *model, const float *x, size_t n_x, uint16_t label,
+			       odl_step_result_t *result)
 {
 	odl_step_result_t local;
 	odl_step_result_t *r = result != NULL ? result : &local;
@@ -72,7 +75,7 @@ odl_status_t odl_train_step(odl_model_t *model, const float *x, size_t n_x, uint
 	if (n_x != model->arch.sizes[0]) {
 		return ODL_ERR_LENGTH;
 	}
-	if (label >= top->n_out) {
+	if (label >= top->n_out && label != PSEUDO_LABEL) {
 		return ODL_ERR_LABEL;
 	}
 	if (!odl_all_finite(x, n_x)) {
@@ -89,13 +92,24 @@ odl_status_t odl_train_step(odl_model_t *model, const float *x, size_t n_x, uint
 	const float *p = top->out;
 
 	(void)odl_top2(p, top->n_out, &r->predicted, NULL, NULL, NULL);
-	/* probabilities are at least tiny, never 0: keep the loss finite */
-	r->loss = -logf(p[label] > 1e-30f ? p[label] : 1e-30f);
-	r->error = 1.0f - p[label];
 	r->macs_backward_full = macs_backward_full(model);
 	st->seen++;
 
 	const odl_train_params_t *prm = &model->params;
+
+	if (label == PSEUDO_LABEL) {
+		float confidence = 0.0f;
+
+		(void)odl_uncertainty(p, top->n_out, prm->pseudo_score, &confidence);
+		if (!odl_uncertainty_confident(prm->pseudo_score, confidence, prm->pseudo_threshold)) {
+			r->outcome = ODL_STEP_NOT_CONFIDENT;
+			return ODL_OK;
+		}
+		label = r->predicted;
+	}
+	/* probabilities are at least tiny, never 0: keep the loss finite */
+	r->loss = -logf(p[label] > 1e-30f ? p[label] : 1e-30f);
+	r->error = 1.0f - p[label];
 
 	if (prm->select_score != ODL_SCORE_NONE) {
 		(void)odl_uncertainty(p, top->n_out, prm->select_score, &r->score);
@@ -128,4 +142,19 @@ odl_status_t odl_train_step(odl_model_t *model, const float *x, size_t n_x, uint
 	}
 	st->trained++;
 	return ODL_OK;
+}
+
+odl_status_t odl_train_step(odl_model_t *model, const float *x, size_t n_x, uint16_t label,
+			    odl_step_result_t *result)
+{
+	if (label == PSEUDO_LABEL) {
+		return ODL_ERR_LABEL; /* never a class: ODL_MAX_NEURONS < 2^16 - 1 */
+	}
+	return train_step(model, x, n_x, label, result);
+}
+
+odl_status_t odl_train_step_unlabelled(odl_model_t *model, const float *x, size_t n_x,
+				       odl_step_result_t *result)
+{
+	return train_step(model, x, n_x, PSEUDO_LABEL, result);
 }

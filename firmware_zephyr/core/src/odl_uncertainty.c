@@ -92,3 +92,15 @@ int odl_uncertainty_selects(uint32_t kind, float score, float threshold)
 		return score >= threshold;
 	}
 }
+
+int odl_uncertainty_confident(uint32_t kind, float score, float threshold)
+{
+	switch (kind) {
+	case ODL_SCORE_NONE:
+		return 1;
+	case ODL_SCORE_MARGIN:
+		return score >= threshold;
+	default:
+		return score <= threshold;
+	}
+}

@@ -454,6 +454,93 @@ static void test_uncertainty(void)
 	CHECK(!odl_uncertainty_selects(ODL_SCORE_MARGIN, 0.3f, 0.2f));
 	CHECK(odl_uncertainty_selects(ODL_SCORE_ENTROPY, 0.3f, 0.2f));
 	CHECK(odl_uncertainty_selects(ODL_SCORE_NONE, 0.0f, 1.0f));
+	/* pseudo labels: each score's certain side, the bound included */
+	CHECK(odl_uncertainty_confident(ODL_SCORE_MARGIN, 0.3f, 0.2f));
+	CHECK(odl_uncertainty_confident(ODL_SCORE_MARGIN, 0.2f, 0.2f));
+	CHECK(!odl_uncertainty_confident(ODL_SCORE_MARGIN, 0.1f, 0.2f));
+	for (uint32_t k = ODL_SCORE_LEAST_CONFIDENCE; k < ODL_SCORE_COUNT; k++) {
+		if (k == ODL_SCORE_MARGIN) {
+			continue;
+		}
+		CHECK(odl_uncertainty_confident(k, 0.1f, 0.2f));
+		CHECK(odl_uncertainty_confident(k, 0.2f, 0.2f));
+		CHECK(!odl_uncertainty_confident(k, 0.3f, 0.2f));
+	}
+	CHECK(odl_uncertainty_confident(ODL_SCORE_NONE, 1.0f, 0.0f));
+}
+
+/* Pseudo labels and L2-SP: parameter checks, the anchor's arena share, and
+ * what an unlabelled step does (numbers against the twin: Python's golden tests). */
+static void test_pseudo_and_l2sp(void)
+{
+	odl_train_params_t p;
+	odl_model_t m;
+	odl_step_result_t r;
+	size_t plain, anchored;
+	float x[8];
+	const size_t n_params = odl_arch_param_count(&arch_small);
+
+	(void)odl_train_params_default(&p, ODL_STRATEGY_FULL);
+	CHECK(p.pseudo_score == ODL_SCORE_NONE && p.pseudo_threshold == 0.0f && p.l2sp_lambda == 0.0f);
+	p.l2sp_lambda = 1.5f;
+	CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &plain), ODL_ERR_PARAM);
+	p.l2sp_lambda = NAN;
+	CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &plain), ODL_ERR_NONFINITE);
+	p.l2sp_lambda = 0.0f;
+	p.pseudo_threshold = -0.1f;
+	CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &plain), ODL_ERR_PARAM);
+	p.pseudo_threshold = 0.5f;
+	p.pseudo_score = ODL_SCORE_COUNT;
+	CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &plain), ODL_ERR_STRATEGY);
+
+	for (uint32_t s = 0; s < ODL_STRATEGY_COUNT; s++) {
+		(void)odl_train_params_default(&p, (odl_strategy_t)s);
+		CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &plain), ODL_OK);
+		p.l2sp_lambda = 0.1f;
+		CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &anchored), ODL_OK);
+		/* W0 of the trainable layers: all of them, or the output layer's */
+		const size_t want = s == ODL_STRATEGY_LAST_LAYER ? 3u * 7u : n_params;
+
+		CHECK(anchored - plain >= 4u * want && anchored - plain <= 4u * want + 7u);
+		CHECK_ST(odl_model_init(&m, &arch_small, &p, arena_of(anchored), anchored - 1u),
+			 ODL_ERR_ARENA_TOO_SMALL);
+		CHECK_ST(odl_model_init(&m, &arch_small, &p, arena_of(anchored), anchored), ODL_OK);
+		CHECK_ST(odl_model_init_weights(&m, 3u), ODL_OK);
+		const unsigned lowest = s == ODL_STRATEGY_LAST_LAYER ? 1u : 0u;
+
+		CHECK(m.layers[0].w0 == NULL || lowest == 0u);
+		CHECK(memcmp(m.layers[lowest].w0, m.layers[lowest].w,
+			     (size_t)m.layers[lowest].n_out * m.layers[lowest].n_in * sizeof(float)) == 0);
+		CHECK(memcmp(m.layers[1].b0, m.layers[1].b, 3u * sizeof(float)) == 0);
+		CHECK(guards_intact(anchored));
+	}
+
+	/* an unlabelled step: margin 1.0 is never reached, margin 0 always is */
+	(void)odl_train_params_default(&p, ODL_STRATEGY_FULL);
+	p.pseudo_score = ODL_SCORE_MARGIN;
+	p.pseudo_threshold = 1.0f;
+	CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &plain), ODL_OK);
+	CHECK_ST(odl_model_init(&m, &arch_small, &p, arena_of(plain), plain), ODL_OK);
+	CHECK_ST(odl_model_init_weights(&m, 5u), ODL_OK);
+	sample(x, 8, 9u);
+	float before[128];
+
+	memcpy(before, m.layers[0].w, n_params * sizeof(float));
+	CHECK_ST(odl_train_step_unlabelled(&m, x, 8, &r), ODL_OK);
+	CHECK(r.outcome == ODL_STEP_NOT_CONFIDENT && r.loss == 0.0f && r.k[0] == 0u);
+	CHECK(memcmp(before, m.layers[0].w, n_params * sizeof(float)) == 0);
+	CHECK(m.stats.seen == 1u && m.stats.selected == 0u && m.stats.trained == 0u);
+	m.params.pseudo_threshold = 0.0f;
+	uint16_t predicted;
+
+	CHECK_ST(odl_model_predict(&m, x, 8, NULL, 0, &predicted), ODL_OK);
+	CHECK_ST(odl_train_step_unlabelled(&m, x, 8, &r), ODL_OK);
+	CHECK(r.outcome == ODL_STEP_TRAINED && r.predicted == predicted && r.loss > 0.0f);
+	CHECK(memcmp(before, m.layers[0].w, n_params * sizeof(float)) != 0);
+	CHECK_ST(odl_train_step_unlabelled(&m, x, 7, &r), ODL_ERR_LENGTH);
+	CHECK_ST(odl_train_step_unlabelled(NULL, x, 8, &r), ODL_ERR_NULL);
+	CHECK_ST(odl_train_step(&m, x, 8, 0xFFFFu, &r), ODL_ERR_LABEL);
+	CHECK(guards_intact(plain));
 }
 
 static void test_blob(void)
@@ -614,6 +701,7 @@ int main(void)
 	test_predict_and_step_checks();
 	test_strategies();
 	test_uncertainty();
+	test_pseudo_and_l2sp();
 	test_blob();
 	test_exp();
 	test_status_names();

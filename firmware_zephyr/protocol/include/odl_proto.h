@@ -24,9 +24,10 @@ extern "C" {
 /* Raised whenever a body layout changes; HELLO reports it and the host
  * refuses a device that speaks another. 2: TRAIN replies carry step_cycles.
  * 3: HELLO replies end with last_seq, last_seq_valid. 4: continual learning:
- * CONFIGURE's continual form, LOAD_REPLAY and GROW. The bodies themselves
- * are in protocol/wire.toml (odl_wire_gen.h asserts this number matches). */
-#define ODL_PROTO_VERSION 4u
+ * CONFIGURE's continual form, LOAD_REPLAY and GROW. 5: FRAGMENT (a body sent
+ * in pieces, HELLO reports frag_max). The bodies themselves are in
+ * protocol/wire.toml (odl_wire_gen.h asserts this number matches). */
+#define ODL_PROTO_VERSION 5u
 
 #ifndef ODL_PROTO_MAX_BODY
 #define ODL_PROTO_MAX_BODY 8192u
@@ -49,6 +50,8 @@ enum odl_cmd {
 	ODL_CMD_RESET = 0x09,
 	ODL_CMD_LOAD_REPLAY = 0x0A,
 	ODL_CMD_GROW = 0x0B,
+	ODL_CMD_FRAGMENT = 0x0C, /* a piece of another command's body (odl_server.h) */
+	ODL_CMD_TRAIN_UNLABELLED = 0x0D, /* TRAIN without labels: pseudo labels (odl_train.h) */
 	ODL_CMD_REPLY = 0x80, /* or'ed into the request's cmd */
 	ODL_CMD_ERROR = 0xFF,
 };
@@ -69,6 +72,7 @@ enum odl_proto_error {
 	ODL_PERR_SEQ_GAP = 9,         /* seq ahead of the next expected: dropped */
 	ODL_PERR_BAD_OFFSET = 10,     /* LOAD_WEIGHTS chunk out of order */
 	ODL_PERR_RX_OVERRUN = 11,     /* bytes were lost in the RX buffer: frame dropped */
+	ODL_PERR_BAD_FRAGMENT = 12,   /* FRAGMENT out of order, of another reassembly or too big */
 };
 
 /* Feature encodings in a sample batch. */

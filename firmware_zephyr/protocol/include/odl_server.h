@@ -7,6 +7,16 @@
  * expected; a resent request gets the cached reply of its first run; HELLO
  * resynchronises the sequence. Batches are checked whole before any sample
  * trains, so a refused batch changes nothing.
+ *
+ * Fragments (protocol 5): on a line too poor for even a one-sample frame
+ * the host sends a command's body as FRAGMENT pieces, each its own frame
+ * with its own seq, acknowledged like any request. The server copies them,
+ * in order, into its reassembly buffer and runs the command once, when the
+ * last piece arrives, under that piece's seq (its reply is the command's
+ * own, cached like any). A resent piece is answered from the reply cache;
+ * a piece at the wrong offset, of another reassembly or too big is refused
+ * (BAD_FRAGMENT) and changes nothing; any other command that runs discards
+ * an unfinished reassembly.
  */
 #ifndef ODL_SERVER_H
 #define ODL_SERVER_H
@@ -22,6 +32,26 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The reassembly buffer's bytes: by default one record of the largest
+ * sample batch (a 16-byte TRAIN/EVALUATE/INFER/LOAD_REPLAY head, a label
+ * and ODL_MAX_INPUTS float32 features: 4113 bytes at 1024 inputs), the
+ * most a host needs when a one-sample frame does not get through; never
+ * more than a body. It lives in odl_server_t (.bss); HELLO reports it. */
+#define ODL_PROTO_FRAG_RECORD (16u + 1u + 4u * (unsigned)ODL_MAX_INPUTS)
+#ifndef ODL_PROTO_FRAG_MAX
+#define ODL_PROTO_FRAG_MAX \
+	(ODL_PROTO_FRAG_RECORD < ODL_PROTO_MAX_BODY ? ODL_PROTO_FRAG_RECORD : ODL_PROTO_MAX_BODY)
+#endif
+
+typedef struct odl_reassembly {
+	uint8_t active;     /* a reassembly is under way */
+	uint8_t cmd;        /* the command it is the body of */
+	uint16_t first_seq; /* seq of its first piece: names it */
+	uint16_t total;     /* body bytes in all */
+	uint16_t received;  /* body bytes so far */
+	uint8_t buf[ODL_PROTO_FRAG_MAX];
+} odl_reassembly_t;
 
 /* Identity reported in HELLO; strings are static and NUL-terminated. */
 typedef struct odl_server_info {
@@ -52,6 +82,7 @@ typedef struct odl_server {
 	uint32_t frames_duplicate;
 	odl_cobs_decoder_t dec;
 	size_t cached_len;
+	odl_reassembly_t frag;
 	float x[ODL_MAX_INPUTS];
 	uint8_t rx[ODL_PROTO_MAX_FRAME];
 	uint8_t reply[ODL_PROTO_MAX_FRAME];

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define ODL_WIRE_PROTO_VERSION 4u
+#define ODL_WIRE_PROTO_VERSION 5u
 _Static_assert(ODL_PROTO_VERSION == ODL_WIRE_PROTO_VERSION, "odl_proto.h and wire.toml disagree on the protocol version");
 
 /* --- enumerations ------------------------------------------------------ */
@@ -52,8 +52,11 @@ enum odl_wire_param {
 	ODL_WIRE_PARAM_GATE_THRESHOLD = 7, /* skip gate: no backward pass when 1 - p[label] is below this; 0 = off */
 	ODL_WIRE_PARAM_SELECT_SCORE = 8, /* data point selection score; none = off */
 	ODL_WIRE_PARAM_SELECT_THRESHOLD = 9, /* train only when score >= threshold (margin: score <= threshold) */
+	ODL_WIRE_PARAM_PSEUDO_SCORE = 10, /* unlabelled TRAIN: score that decides whether a prediction becomes a pseudo label; none = every one */
+	ODL_WIRE_PARAM_PSEUDO_THRESHOLD = 11, /* pseudo label when score <= threshold (margin: score >= threshold), else the sample is skipped */
+	ODL_WIRE_PARAM_L2SP_LAMBDA = 12, /* L2-SP: penalty lambda * |W - W0|^2 toward the last loaded weights; 0 = off */
 };
-#define ODL_WIRE_PARAM_COUNT 9u
+#define ODL_WIRE_PARAM_COUNT 12u
 
 _Static_assert(offsetof(odl_train_params_t, strategy) == 0u, "odl_train_params_t.strategy moved: edit wire.toml and regenerate");
 _Static_assert(sizeof(((odl_train_params_t *)0)->strategy) == 4u, "odl_train_params_t.strategy is not a uint32_t");
@@ -73,7 +76,13 @@ _Static_assert(offsetof(odl_train_params_t, select_score) == 28u, "odl_train_par
 _Static_assert(sizeof(((odl_train_params_t *)0)->select_score) == 4u, "odl_train_params_t.select_score is not a uint32_t");
 _Static_assert(offsetof(odl_train_params_t, select_threshold) == 32u, "odl_train_params_t.select_threshold moved: edit wire.toml and regenerate");
 _Static_assert(sizeof(((odl_train_params_t *)0)->select_threshold) == 4u, "odl_train_params_t.select_threshold is not a float");
-_Static_assert(sizeof(odl_train_params_t) == 36u, "odl_train_params_t has members wire.toml does not list");
+_Static_assert(offsetof(odl_train_params_t, pseudo_score) == 36u, "odl_train_params_t.pseudo_score moved: edit wire.toml and regenerate");
+_Static_assert(sizeof(((odl_train_params_t *)0)->pseudo_score) == 4u, "odl_train_params_t.pseudo_score is not a uint32_t");
+_Static_assert(offsetof(odl_train_params_t, pseudo_threshold) == 40u, "odl_train_params_t.pseudo_threshold moved: edit wire.toml and regenerate");
+_Static_assert(sizeof(((odl_train_params_t *)0)->pseudo_threshold) == 4u, "odl_train_params_t.pseudo_threshold is not a float");
+_Static_assert(offsetof(odl_train_params_t, l2sp_lambda) == 44u, "odl_train_params_t.l2sp_lambda moved: edit wire.toml and regenerate");
+_Static_assert(sizeof(((odl_train_params_t *)0)->l2sp_lambda) == 4u, "odl_train_params_t.l2sp_lambda is not a float");
+_Static_assert(sizeof(odl_train_params_t) == 48u, "odl_train_params_t has members wire.toml does not list");
 
 #define ODL_WIRE_LEARNING_RATE_MIN 0.0f /* exclusive */
 #define ODL_WIRE_LEARNING_RATE_MAX 10.0f
@@ -89,6 +98,10 @@ _Static_assert(sizeof(odl_train_params_t) == 36u, "odl_train_params_t has member
 #define ODL_WIRE_GATE_THRESHOLD_MAX 1.0f
 #define ODL_WIRE_SELECT_THRESHOLD_MIN 0.0f
 #define ODL_WIRE_SELECT_THRESHOLD_MAX 1.0f
+#define ODL_WIRE_PSEUDO_THRESHOLD_MIN 0.0f
+#define ODL_WIRE_PSEUDO_THRESHOLD_MAX 1.0f
+#define ODL_WIRE_L2SP_LAMBDA_MIN 0.0f
+#define ODL_WIRE_L2SP_LAMBDA_MAX 1.0f
 
 /*
  * The table's ranges, checked in table order: ODL_OK, or the status a core
@@ -160,6 +173,26 @@ static inline odl_status_t odl_wire_check_train_params(const odl_train_params_t 
 	}
 	if (!(p->select_threshold >= ODL_WIRE_SELECT_THRESHOLD_MIN && p->select_threshold <= ODL_WIRE_SELECT_THRESHOLD_MAX)) {
 		*param = ODL_WIRE_PARAM_SELECT_THRESHOLD;
+		return ODL_ERR_PARAM;
+	}
+	if (p->pseudo_score >= 5u) {
+		*param = ODL_WIRE_PARAM_PSEUDO_SCORE;
+		return ODL_ERR_STRATEGY;
+	}
+	if (!isfinite(p->pseudo_threshold)) {
+		*param = ODL_WIRE_PARAM_PSEUDO_THRESHOLD;
+		return ODL_ERR_NONFINITE;
+	}
+	if (!(p->pseudo_threshold >= ODL_WIRE_PSEUDO_THRESHOLD_MIN && p->pseudo_threshold <= ODL_WIRE_PSEUDO_THRESHOLD_MAX)) {
+		*param = ODL_WIRE_PARAM_PSEUDO_THRESHOLD;
+		return ODL_ERR_PARAM;
+	}
+	if (!isfinite(p->l2sp_lambda)) {
+		*param = ODL_WIRE_PARAM_L2SP_LAMBDA;
+		return ODL_ERR_NONFINITE;
+	}
+	if (!(p->l2sp_lambda >= ODL_WIRE_L2SP_LAMBDA_MIN && p->l2sp_lambda <= ODL_WIRE_L2SP_LAMBDA_MAX)) {
+		*param = ODL_WIRE_PARAM_L2SP_LAMBDA;
 		return ODL_ERR_PARAM;
 	}
 	if (!(p->tp_s_min <= p->tp_s_max)) {
@@ -288,7 +321,7 @@ _Static_assert(ODL_WIRE_HELLO_REPLY_HEAD_BYTES <= ODL_PROTO_MAX_BODY, "hello_rep
 #define ODL_WIRE_HELLO_REPLY_STACK_SIZE_OFF 20u
 #define ODL_WIRE_HELLO_REPLY_STRATEGIES_MASK_OFF 24u
 #define ODL_WIRE_HELLO_REPLY_SCORES_MASK_OFF 25u
-/* then: str fw_version, str git_hash, str board, bytes device_id, u16 last_seq, u8 last_seq_valid */
+/* then: str fw_version, str git_hash, str board, bytes device_id, u16 last_seq, u8 last_seq_valid, u16 frag_max */
 
 /* hello_reply: its fixed head */
 typedef struct odl_wire_hello_reply {
@@ -337,7 +370,7 @@ static inline size_t odl_wire_hello_reply_put(uint8_t *b, const odl_wire_hello_r
 }
 
 #define ODL_WIRE_CONFIGURE_CMD 0x02u
-#define ODL_WIRE_CONFIGURE_BYTES 48u
+#define ODL_WIRE_CONFIGURE_BYTES 60u
 _Static_assert(ODL_WIRE_CONFIGURE_BYTES <= ODL_PROTO_MAX_BODY, "configure does not fit a body");
 #define ODL_WIRE_CONFIGURE_N_LAYERS_OFF 0u
 #define ODL_WIRE_CONFIGURE_STRATEGY_OFF 1u
@@ -354,6 +387,11 @@ _Static_assert(ODL_WIRE_CONFIGURE_BYTES <= ODL_PROTO_MAX_BODY, "configure does n
 #define ODL_WIRE_CONFIGURE_GATE_THRESHOLD_OFF 36u
 #define ODL_WIRE_CONFIGURE_SELECT_THRESHOLD_OFF 40u
 #define ODL_WIRE_CONFIGURE_SEED_OFF 44u
+#define ODL_WIRE_CONFIGURE_PSEUDO_SCORE_OFF 48u
+#define ODL_WIRE_CONFIGURE_RESERVED2_OFF 49u
+#define ODL_WIRE_CONFIGURE_RESERVED3_OFF 50u
+#define ODL_WIRE_CONFIGURE_PSEUDO_THRESHOLD_OFF 52u
+#define ODL_WIRE_CONFIGURE_L2SP_LAMBDA_OFF 56u
 
 /* configure: the body */
 typedef struct odl_wire_configure {
@@ -371,6 +409,11 @@ typedef struct odl_wire_configure {
 	float gate_threshold;
 	float select_threshold;
 	uint32_t seed;
+	uint8_t pseudo_score;
+	uint8_t reserved2;
+	uint16_t reserved3;
+	float pseudo_threshold;
+	float l2sp_lambda;
 } odl_wire_configure_t;
 
 static inline void odl_wire_configure_get(const uint8_t *b, odl_wire_configure_t *m)
@@ -391,6 +434,11 @@ static inline void odl_wire_configure_get(const uint8_t *b, odl_wire_configure_t
 	m->gate_threshold = odl_get_f32(b + ODL_WIRE_CONFIGURE_GATE_THRESHOLD_OFF);
 	m->select_threshold = odl_get_f32(b + ODL_WIRE_CONFIGURE_SELECT_THRESHOLD_OFF);
 	m->seed = odl_get_u32(b + ODL_WIRE_CONFIGURE_SEED_OFF);
+	m->pseudo_score = (b + ODL_WIRE_CONFIGURE_PSEUDO_SCORE_OFF)[0];
+	m->reserved2 = (b + ODL_WIRE_CONFIGURE_RESERVED2_OFF)[0];
+	m->reserved3 = odl_get_u16(b + ODL_WIRE_CONFIGURE_RESERVED3_OFF);
+	m->pseudo_threshold = odl_get_f32(b + ODL_WIRE_CONFIGURE_PSEUDO_THRESHOLD_OFF);
+	m->l2sp_lambda = odl_get_f32(b + ODL_WIRE_CONFIGURE_L2SP_LAMBDA_OFF);
 }
 
 static inline size_t odl_wire_configure_put(uint8_t *b, const odl_wire_configure_t *m)
@@ -411,11 +459,16 @@ static inline size_t odl_wire_configure_put(uint8_t *b, const odl_wire_configure
 	odl_put_f32(b + ODL_WIRE_CONFIGURE_GATE_THRESHOLD_OFF, m->gate_threshold);
 	odl_put_f32(b + ODL_WIRE_CONFIGURE_SELECT_THRESHOLD_OFF, m->select_threshold);
 	odl_put_u32(b + ODL_WIRE_CONFIGURE_SEED_OFF, m->seed);
-	return 48u;
+	(b + ODL_WIRE_CONFIGURE_PSEUDO_SCORE_OFF)[0] = m->pseudo_score;
+	(b + ODL_WIRE_CONFIGURE_RESERVED2_OFF)[0] = m->reserved2;
+	odl_put_u16(b + ODL_WIRE_CONFIGURE_RESERVED3_OFF, m->reserved3);
+	odl_put_f32(b + ODL_WIRE_CONFIGURE_PSEUDO_THRESHOLD_OFF, m->pseudo_threshold);
+	odl_put_f32(b + ODL_WIRE_CONFIGURE_L2SP_LAMBDA_OFF, m->l2sp_lambda);
+	return 60u;
 }
 
 #define ODL_WIRE_CONFIGURE_CONTINUAL_CMD 0x02u
-#define ODL_WIRE_CONFIGURE_CONTINUAL_BYTES 62u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_BYTES 74u
 _Static_assert(ODL_WIRE_CONFIGURE_CONTINUAL_BYTES <= ODL_PROTO_MAX_BODY, "configure_continual does not fit a body");
 #define ODL_WIRE_CONFIGURE_CONTINUAL_N_LAYERS_OFF 0u
 #define ODL_WIRE_CONFIGURE_CONTINUAL_STRATEGY_OFF 1u
@@ -432,9 +485,14 @@ _Static_assert(ODL_WIRE_CONFIGURE_CONTINUAL_BYTES <= ODL_PROTO_MAX_BODY, "config
 #define ODL_WIRE_CONFIGURE_CONTINUAL_GATE_THRESHOLD_OFF 36u
 #define ODL_WIRE_CONFIGURE_CONTINUAL_SELECT_THRESHOLD_OFF 40u
 #define ODL_WIRE_CONFIGURE_CONTINUAL_SEED_OFF 44u
-#define ODL_WIRE_CONFIGURE_CONTINUAL_MAX_SIZES_OFF 48u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_PSEUDO_SCORE_OFF 48u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_RESERVED2_OFF 49u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_RESERVED3_OFF 50u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_PSEUDO_THRESHOLD_OFF 52u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_L2SP_LAMBDA_OFF 56u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_MAX_SIZES_OFF 60u
 #define ODL_WIRE_CONFIGURE_CONTINUAL_MAX_SIZES_LEN 5u
-#define ODL_WIRE_CONFIGURE_CONTINUAL_REPLAY_CAPACITY_OFF 58u
+#define ODL_WIRE_CONFIGURE_CONTINUAL_REPLAY_CAPACITY_OFF 70u
 
 /* configure_continual: the body */
 typedef struct odl_wire_configure_continual {
@@ -452,6 +510,11 @@ typedef struct odl_wire_configure_continual {
 	float gate_threshold;
 	float select_threshold;
 	uint32_t seed;
+	uint8_t pseudo_score;
+	uint8_t reserved2;
+	uint16_t reserved3;
+	float pseudo_threshold;
+	float l2sp_lambda;
 	uint16_t max_sizes[5];
 	uint32_t replay_capacity;
 } odl_wire_configure_continual_t;
@@ -474,6 +537,11 @@ static inline void odl_wire_configure_continual_get(const uint8_t *b, odl_wire_c
 	m->gate_threshold = odl_get_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_GATE_THRESHOLD_OFF);
 	m->select_threshold = odl_get_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_SELECT_THRESHOLD_OFF);
 	m->seed = odl_get_u32(b + ODL_WIRE_CONFIGURE_CONTINUAL_SEED_OFF);
+	m->pseudo_score = (b + ODL_WIRE_CONFIGURE_CONTINUAL_PSEUDO_SCORE_OFF)[0];
+	m->reserved2 = (b + ODL_WIRE_CONFIGURE_CONTINUAL_RESERVED2_OFF)[0];
+	m->reserved3 = odl_get_u16(b + ODL_WIRE_CONFIGURE_CONTINUAL_RESERVED3_OFF);
+	m->pseudo_threshold = odl_get_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_PSEUDO_THRESHOLD_OFF);
+	m->l2sp_lambda = odl_get_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_L2SP_LAMBDA_OFF);
 	for (size_t i = 0; i < 5u; i++) {
 		m->max_sizes[i] = odl_get_u16(b + ODL_WIRE_CONFIGURE_CONTINUAL_MAX_SIZES_OFF + 2u * i);
 	}
@@ -498,11 +566,16 @@ static inline size_t odl_wire_configure_continual_put(uint8_t *b, const odl_wire
 	odl_put_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_GATE_THRESHOLD_OFF, m->gate_threshold);
 	odl_put_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_SELECT_THRESHOLD_OFF, m->select_threshold);
 	odl_put_u32(b + ODL_WIRE_CONFIGURE_CONTINUAL_SEED_OFF, m->seed);
+	(b + ODL_WIRE_CONFIGURE_CONTINUAL_PSEUDO_SCORE_OFF)[0] = m->pseudo_score;
+	(b + ODL_WIRE_CONFIGURE_CONTINUAL_RESERVED2_OFF)[0] = m->reserved2;
+	odl_put_u16(b + ODL_WIRE_CONFIGURE_CONTINUAL_RESERVED3_OFF, m->reserved3);
+	odl_put_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_PSEUDO_THRESHOLD_OFF, m->pseudo_threshold);
+	odl_put_f32(b + ODL_WIRE_CONFIGURE_CONTINUAL_L2SP_LAMBDA_OFF, m->l2sp_lambda);
 	for (size_t i = 0; i < 5u; i++) {
 		odl_put_u16(b + ODL_WIRE_CONFIGURE_CONTINUAL_MAX_SIZES_OFF + 2u * i, m->max_sizes[i]);
 	}
 	odl_put_u32(b + ODL_WIRE_CONFIGURE_CONTINUAL_REPLAY_CAPACITY_OFF, m->replay_capacity);
-	return 62u;
+	return 74u;
 }
 
 #define ODL_WIRE_CONFIGURE_REPLY_CMD 0x82u
@@ -756,6 +829,52 @@ static inline size_t odl_wire_train_reply_put(uint8_t *b, const odl_wire_train_r
 	odl_put_u16(b + ODL_WIRE_TRAIN_REPLY_NOT_SELECTED_OFF, m->not_selected);
 	odl_put_f32(b + ODL_WIRE_TRAIN_REPLY_LOSS_SUM_OFF, m->loss_sum);
 	return 12u;
+}
+
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_CMD 0x8Du
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_HEAD_BYTES 16u
+_Static_assert(ODL_WIRE_TRAIN_UNLABELLED_REPLY_HEAD_BYTES <= ODL_PROTO_MAX_BODY, "train_unlabelled_reply does not fit a body");
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_COUNT_OFF 0u
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_TRAINED_OFF 2u
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_SKIPPED_OFF 4u
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_NOT_SELECTED_OFF 6u
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_NOT_CONFIDENT_OFF 8u
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_RESERVED_OFF 10u
+#define ODL_WIRE_TRAIN_UNLABELLED_REPLY_LOSS_SUM_OFF 12u
+/* then: blob per_sample */
+
+/* train_unlabelled_reply: its fixed head */
+typedef struct odl_wire_train_unlabelled_reply {
+	uint16_t count;
+	uint16_t trained;
+	uint16_t skipped;
+	uint16_t not_selected;
+	uint16_t not_confident;
+	uint16_t reserved;
+	float loss_sum;
+} odl_wire_train_unlabelled_reply_t;
+
+static inline void odl_wire_train_unlabelled_reply_get(const uint8_t *b, odl_wire_train_unlabelled_reply_t *m)
+{
+	m->count = odl_get_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_COUNT_OFF);
+	m->trained = odl_get_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_TRAINED_OFF);
+	m->skipped = odl_get_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_SKIPPED_OFF);
+	m->not_selected = odl_get_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_NOT_SELECTED_OFF);
+	m->not_confident = odl_get_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_NOT_CONFIDENT_OFF);
+	m->reserved = odl_get_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_RESERVED_OFF);
+	m->loss_sum = odl_get_f32(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_LOSS_SUM_OFF);
+}
+
+static inline size_t odl_wire_train_unlabelled_reply_put(uint8_t *b, const odl_wire_train_unlabelled_reply_t *m)
+{
+	odl_put_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_COUNT_OFF, m->count);
+	odl_put_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_TRAINED_OFF, m->trained);
+	odl_put_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_SKIPPED_OFF, m->skipped);
+	odl_put_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_NOT_SELECTED_OFF, m->not_selected);
+	odl_put_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_NOT_CONFIDENT_OFF, m->not_confident);
+	odl_put_u16(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_RESERVED_OFF, m->reserved);
+	odl_put_f32(b + ODL_WIRE_TRAIN_UNLABELLED_REPLY_LOSS_SUM_OFF, m->loss_sum);
+	return 16u;
 }
 
 #define ODL_WIRE_INFER_REPLY_CMD 0x86u
@@ -1116,6 +1235,69 @@ static inline size_t odl_wire_grow_reply_put(uint8_t *b, const odl_wire_grow_rep
 	return 8u;
 }
 
+#define ODL_WIRE_FRAGMENT_CMD 0x0Cu
+#define ODL_WIRE_FRAGMENT_HEAD_BYTES 8u
+_Static_assert(ODL_WIRE_FRAGMENT_HEAD_BYTES <= ODL_PROTO_MAX_BODY, "fragment does not fit a body");
+#define ODL_WIRE_FRAGMENT_CMD_OFF 0u
+#define ODL_WIRE_FRAGMENT_RESERVED_OFF 1u
+#define ODL_WIRE_FRAGMENT_FIRST_SEQ_OFF 2u
+#define ODL_WIRE_FRAGMENT_TOTAL_OFF 4u
+#define ODL_WIRE_FRAGMENT_OFFSET_OFF 6u
+/* then: blob piece */
+
+/* fragment: its fixed head */
+typedef struct odl_wire_fragment {
+	uint8_t cmd;
+	uint8_t reserved;
+	uint16_t first_seq;
+	uint16_t total;
+	uint16_t offset;
+} odl_wire_fragment_t;
+
+static inline void odl_wire_fragment_get(const uint8_t *b, odl_wire_fragment_t *m)
+{
+	m->cmd = (b + ODL_WIRE_FRAGMENT_CMD_OFF)[0];
+	m->reserved = (b + ODL_WIRE_FRAGMENT_RESERVED_OFF)[0];
+	m->first_seq = odl_get_u16(b + ODL_WIRE_FRAGMENT_FIRST_SEQ_OFF);
+	m->total = odl_get_u16(b + ODL_WIRE_FRAGMENT_TOTAL_OFF);
+	m->offset = odl_get_u16(b + ODL_WIRE_FRAGMENT_OFFSET_OFF);
+}
+
+static inline size_t odl_wire_fragment_put(uint8_t *b, const odl_wire_fragment_t *m)
+{
+	(b + ODL_WIRE_FRAGMENT_CMD_OFF)[0] = m->cmd;
+	(b + ODL_WIRE_FRAGMENT_RESERVED_OFF)[0] = m->reserved;
+	odl_put_u16(b + ODL_WIRE_FRAGMENT_FIRST_SEQ_OFF, m->first_seq);
+	odl_put_u16(b + ODL_WIRE_FRAGMENT_TOTAL_OFF, m->total);
+	odl_put_u16(b + ODL_WIRE_FRAGMENT_OFFSET_OFF, m->offset);
+	return 8u;
+}
+
+#define ODL_WIRE_FRAGMENT_REPLY_CMD 0x8Cu
+#define ODL_WIRE_FRAGMENT_REPLY_BYTES 4u
+_Static_assert(ODL_WIRE_FRAGMENT_REPLY_BYTES <= ODL_PROTO_MAX_BODY, "fragment_reply does not fit a body");
+#define ODL_WIRE_FRAGMENT_REPLY_RECEIVED_OFF 0u
+#define ODL_WIRE_FRAGMENT_REPLY_TOTAL_OFF 2u
+
+/* fragment_reply: the body */
+typedef struct odl_wire_fragment_reply {
+	uint16_t received;
+	uint16_t total;
+} odl_wire_fragment_reply_t;
+
+static inline void odl_wire_fragment_reply_get(const uint8_t *b, odl_wire_fragment_reply_t *m)
+{
+	m->received = odl_get_u16(b + ODL_WIRE_FRAGMENT_REPLY_RECEIVED_OFF);
+	m->total = odl_get_u16(b + ODL_WIRE_FRAGMENT_REPLY_TOTAL_OFF);
+}
+
+static inline size_t odl_wire_fragment_reply_put(uint8_t *b, const odl_wire_fragment_reply_t *m)
+{
+	odl_put_u16(b + ODL_WIRE_FRAGMENT_REPLY_RECEIVED_OFF, m->received);
+	odl_put_u16(b + ODL_WIRE_FRAGMENT_REPLY_TOTAL_OFF, m->total);
+	return 4u;
+}
+
 #define ODL_WIRE_ERROR_CMD 0xFFu
 #define ODL_WIRE_ERROR_BYTES 8u
 _Static_assert(ODL_WIRE_ERROR_BYTES <= ODL_PROTO_MAX_BODY, "error does not fit a body");
@@ -1169,6 +1351,9 @@ static inline void odl_wire_configure_params(const odl_wire_configure_t *m, odl_
 	p->tp_zeta = m->zeta;
 	p->gate_threshold = m->gate_threshold;
 	p->select_threshold = m->select_threshold;
+	p->pseudo_score = m->pseudo_score;
+	p->pseudo_threshold = m->pseudo_threshold;
+	p->l2sp_lambda = m->l2sp_lambda;
 }
 
 #ifdef ODL_WIRE_DESCRIPTORS
@@ -1242,6 +1427,7 @@ static const odl_wire_field_desc_t odl_wire_hello_reply_fields[] = {
 	{"device_id", 'b', 1u, 0u, -1},
 	{"last_seq", 'H', 1u, 0u, -1},
 	{"last_seq_valid", 'B', 1u, 0u, -1},
+	{"frag_max", 'H', 1u, 0u, -1},
 };
 static size_t odl_wire_hello_reply_roundtrip(const uint8_t *in, uint8_t *out)
 {
@@ -1265,6 +1451,11 @@ static const odl_wire_field_desc_t odl_wire_configure_fields[] = {
 	{"gate_threshold", 'f', 1u, 0u, -1},
 	{"select_threshold", 'f', 1u, 0u, -1},
 	{"seed", 'I', 1u, 0u, -1},
+	{"pseudo_score", 'B', 1u, 0u, -1},
+	{"reserved2", 'B', 1u, 0u, -1},
+	{"reserved3", 'H', 1u, 0u, -1},
+	{"pseudo_threshold", 'f', 1u, 0u, -1},
+	{"l2sp_lambda", 'f', 1u, 0u, -1},
 };
 static size_t odl_wire_configure_roundtrip(const uint8_t *in, uint8_t *out)
 {
@@ -1288,6 +1479,11 @@ static const odl_wire_field_desc_t odl_wire_configure_continual_fields[] = {
 	{"gate_threshold", 'f', 1u, 0u, -1},
 	{"select_threshold", 'f', 1u, 0u, -1},
 	{"seed", 'I', 1u, 0u, -1},
+	{"pseudo_score", 'B', 1u, 0u, -1},
+	{"reserved2", 'B', 1u, 0u, -1},
+	{"reserved3", 'H', 1u, 0u, -1},
+	{"pseudo_threshold", 'f', 1u, 0u, -1},
+	{"l2sp_lambda", 'f', 1u, 0u, -1},
 	{"max_sizes", 'H', 5u, 1u, -1},
 	{"replay_capacity", 'I', 1u, 0u, -1},
 };
@@ -1402,6 +1598,23 @@ static size_t odl_wire_train_reply_roundtrip(const uint8_t *in, uint8_t *out)
 
 	odl_wire_train_reply_get(in, &m);
 	return odl_wire_train_reply_put(out, &m);
+}
+static const odl_wire_field_desc_t odl_wire_train_unlabelled_reply_fields[] = {
+	{"count", 'H', 1u, 0u, -1},
+	{"trained", 'H', 1u, 0u, -1},
+	{"skipped", 'H', 1u, 0u, -1},
+	{"not_selected", 'H', 1u, 0u, -1},
+	{"not_confident", 'H', 1u, 0u, -1},
+	{"reserved", 'H', 1u, 0u, -1},
+	{"loss_sum", 'f', 1u, 0u, -1},
+	{"per_sample", '*', 1u, 0u, -1},
+};
+static size_t odl_wire_train_unlabelled_reply_roundtrip(const uint8_t *in, uint8_t *out)
+{
+	odl_wire_train_unlabelled_reply_t m;
+
+	odl_wire_train_unlabelled_reply_get(in, &m);
+	return odl_wire_train_unlabelled_reply_put(out, &m);
 }
 static const odl_wire_field_desc_t odl_wire_infer_reply_fields[] = {
 	{"count", 'H', 1u, 0u, -1},
@@ -1534,6 +1747,32 @@ static size_t odl_wire_grow_reply_roundtrip(const uint8_t *in, uint8_t *out)
 	odl_wire_grow_reply_get(in, &m);
 	return odl_wire_grow_reply_put(out, &m);
 }
+static const odl_wire_field_desc_t odl_wire_fragment_fields[] = {
+	{"cmd", 'B', 1u, 0u, -1},
+	{"reserved", 'B', 1u, 0u, -1},
+	{"first_seq", 'H', 1u, 0u, -1},
+	{"total", 'H', 1u, 0u, -1},
+	{"offset", 'H', 1u, 0u, -1},
+	{"piece", '*', 1u, 0u, -1},
+};
+static size_t odl_wire_fragment_roundtrip(const uint8_t *in, uint8_t *out)
+{
+	odl_wire_fragment_t m;
+
+	odl_wire_fragment_get(in, &m);
+	return odl_wire_fragment_put(out, &m);
+}
+static const odl_wire_field_desc_t odl_wire_fragment_reply_fields[] = {
+	{"received", 'H', 1u, 0u, -1},
+	{"total", 'H', 1u, 0u, -1},
+};
+static size_t odl_wire_fragment_reply_roundtrip(const uint8_t *in, uint8_t *out)
+{
+	odl_wire_fragment_reply_t m;
+
+	odl_wire_fragment_reply_get(in, &m);
+	return odl_wire_fragment_reply_put(out, &m);
+}
 static const odl_wire_field_desc_t odl_wire_error_fields[] = {
 	{"code", 'B', 1u, 0u, -1},
 	{"cmd", 'B', 1u, 0u, -1},
@@ -1550,9 +1789,9 @@ static size_t odl_wire_error_roundtrip(const uint8_t *in, uint8_t *out)
 }
 static const odl_wire_msg_desc_t odl_wire_messages[] = {
 	{"hello", 0x01u, NULL, 0u, 0u, 1u, NULL},
-	{"hello_reply", 0x81u, odl_wire_hello_reply_fields, 17u, 26u, 0u, odl_wire_hello_reply_roundtrip},
-	{"configure", 0x02u, odl_wire_configure_fields, 14u, 48u, 1u, odl_wire_configure_roundtrip},
-	{"configure_continual", 0x02u, odl_wire_configure_continual_fields, 16u, 62u, 1u, odl_wire_configure_continual_roundtrip},
+	{"hello_reply", 0x81u, odl_wire_hello_reply_fields, 18u, 26u, 0u, odl_wire_hello_reply_roundtrip},
+	{"configure", 0x02u, odl_wire_configure_fields, 19u, 60u, 1u, odl_wire_configure_roundtrip},
+	{"configure_continual", 0x02u, odl_wire_configure_continual_fields, 21u, 74u, 1u, odl_wire_configure_continual_roundtrip},
 	{"configure_reply", 0x82u, odl_wire_configure_reply_fields, 2u, 8u, 1u, odl_wire_configure_reply_roundtrip},
 	{"load_weights", 0x03u, odl_wire_load_weights_fields, 3u, 8u, 0u, odl_wire_load_weights_roundtrip},
 	{"load_weights_reply", 0x83u, odl_wire_load_weights_reply_fields, 2u, 5u, 1u, odl_wire_load_weights_reply_roundtrip},
@@ -1561,6 +1800,7 @@ static const odl_wire_msg_desc_t odl_wire_messages[] = {
 	{"batch", 0x05u, odl_wire_batch_fields, 6u, 8u, 0u, odl_wire_batch_roundtrip},
 	{"batch_quant", 0x05u, odl_wire_batch_quant_fields, 9u, 16u, 0u, odl_wire_batch_quant_roundtrip},
 	{"train_reply", 0x85u, odl_wire_train_reply_fields, 6u, 12u, 0u, odl_wire_train_reply_roundtrip},
+	{"train_unlabelled_reply", 0x8Du, odl_wire_train_unlabelled_reply_fields, 8u, 16u, 0u, odl_wire_train_unlabelled_reply_roundtrip},
 	{"infer_reply", 0x86u, odl_wire_infer_reply_fields, 2u, 2u, 0u, odl_wire_infer_reply_roundtrip},
 	{"evaluate_reply", 0x87u, odl_wire_evaluate_reply_fields, 4u, 8u, 0u, odl_wire_evaluate_reply_roundtrip},
 	{"metrics", 0x08u, odl_wire_metrics_fields, 1u, 1u, 1u, odl_wire_metrics_roundtrip},
@@ -1571,6 +1811,8 @@ static const odl_wire_msg_desc_t odl_wire_messages[] = {
 	{"load_replay_reply", 0x8Au, odl_wire_load_replay_reply_fields, 4u, 8u, 1u, odl_wire_load_replay_reply_roundtrip},
 	{"grow", 0x0Bu, odl_wire_grow_fields, 3u, 16u, 1u, odl_wire_grow_roundtrip},
 	{"grow_reply", 0x8Bu, odl_wire_grow_reply_fields, 2u, 8u, 1u, odl_wire_grow_reply_roundtrip},
+	{"fragment", 0x0Cu, odl_wire_fragment_fields, 6u, 8u, 0u, odl_wire_fragment_roundtrip},
+	{"fragment_reply", 0x8Cu, odl_wire_fragment_reply_fields, 2u, 4u, 1u, odl_wire_fragment_reply_roundtrip},
 	{"error", 0xFFu, odl_wire_error_fields, 5u, 8u, 1u, odl_wire_error_roundtrip},
 };
 #endif /* ODL_WIRE_DESCRIPTORS */

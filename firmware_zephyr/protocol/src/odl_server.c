@@ -11,6 +11,7 @@
 /* Body layouts come from protocol/wire.toml through odl_wire_gen.h. */
 /* TRAIN reply after its head: per sample a u8 outcome, then per sample a u32 step_cycles. */
 #define TRAIN_SAMPLE_BYTES 5u
+#define TRAIN_OUTCOME_CORRECT 0x80u /* or-ed into a TRAIN reply's outcome byte */
 #define STR_MAX 64u
 
 static uint32_t port_clock(void *ctx)
@@ -105,7 +106,7 @@ static size_t put_str(uint8_t *p, const char *s)
 
 /* The reply-body room HELLO needs at most: head, four length-prefixed
  * strings of up to STR_MAX bytes, last_seq and last_seq_valid. */
-_Static_assert(ODL_WIRE_HELLO_REPLY_HEAD_BYTES + 4u * (1u + STR_MAX) + 3u <= ODL_PROTO_MAX_BODY,
+_Static_assert(ODL_WIRE_HELLO_REPLY_HEAD_BYTES + 4u * (1u + STR_MAX) + 5u <= ODL_PROTO_MAX_BODY,
 	       "HELLO reply does not fit a body");
 
 static void cmd_hello(odl_server_t *srv, const odl_frame_t *f)
@@ -134,7 +135,8 @@ static void cmd_hello(odl_server_t *srv, const odl_frame_t *f)
 	/* the request executed before this HELLO: what a resend of it would get from the cache */
 	odl_put_u16(b + n, srv->last_seq_valid ? srv->last_seq : 0u);
 	b[n + 2] = srv->last_seq_valid;
-	n += 3u;
+	odl_put_u16(b + n + 3, (uint16_t)ODL_PROTO_FRAG_MAX);
+	n += 5u;
 	send_reply(srv, ODL_CMD_HELLO | ODL_CMD_REPLY, 0u, f->seq, n);
 }
 
@@ -582,7 +584,9 @@ static void cmd_train(odl_server_t *srv, const odl_frame_t *f)
 		}
 		loss_sum += res.loss;
 		outcome_count[res.outcome]++;
-		outcomes[i] = (uint8_t)res.outcome;
+		/* bit 7: the forward pass before the update predicted the label
+		 * (the host's running, test-then-train accuracy) */
+		outcomes[i] = (uint8_t)(res.outcome | (res.predicted == label ? TRAIN_OUTCOME_CORRECT : 0u));
 		/* modulo 2^32 like the counter: exact for any step under 2^32 cycles */
 		odl_put_u32(cycles + 4u * i,
 			    res.cycles_forward + res.cycles_backward + res.cycles_update + replay_cycles);
@@ -597,6 +601,70 @@ static void cmd_train(odl_server_t *srv, const odl_frame_t *f)
 
 	send_reply(srv, ODL_CMD_TRAIN | ODL_CMD_REPLY, 0u, f->seq,
 		   odl_wire_train_reply_put(r, &head) + TRAIN_SAMPLE_BYTES * (size_t)bt.count);
+}
+
+/* TRAIN_UNLABELLED reply after its head: per sample a u8 outcome, a u32
+ * step_cycles, an i16 pseudo label (-1: not confident). */
+#define PSEUDO_SAMPLE_BYTES 7u
+
+/*
+ * TRAIN_UNLABELLED (pseudo labels): an unlabelled batch, each sample one
+ * odl_train_step_unlabelled() followed by its replay steps, as in TRAIN.
+ * The reply tells the host, per sample, the pseudo label used or -1.
+ */
+static void cmd_train_unlabelled(odl_server_t *srv, const odl_frame_t *f)
+{
+	batch_t bt;
+
+	if (begin_batch(srv, f, 0, &bt) != 0) {
+		return;
+	}
+	if (ODL_WIRE_TRAIN_UNLABELLED_REPLY_HEAD_BYTES + PSEUDO_SAMPLE_BYTES * (size_t)bt.count >
+	    ODL_PROTO_MAX_BODY) {
+		reply_error(srv, f, ODL_PERR_BAD_BATCH, 0, 0);
+		return;
+	}
+	uint8_t *r = srv->reply + ODL_PROTO_HEADER_BYTES;
+	uint8_t *outcomes = r + ODL_WIRE_TRAIN_UNLABELLED_REPLY_HEAD_BYTES;
+	uint8_t *cycles = outcomes + bt.count;
+	uint8_t *labels = cycles + 4u * (size_t)bt.count;
+	uint16_t outcome_count[4] = {0, 0, 0, 0};
+	float loss_sum = 0.0f;
+
+	for (uint16_t i = 0; i < bt.count; i++) {
+		(void)decode_sample(srv, &bt, i, 0);
+		odl_step_result_t res;
+		odl_status_t st = odl_train_step_unlabelled(&srv->model, srv->x, bt.n_features, &res);
+		uint32_t replay_cycles = 0;
+
+		if (st == ODL_OK) {
+			st = odl_replay_steps(&srv->replay, &srv->model, srv->x, &replay_cycles);
+		}
+		if (st != ODL_OK) {
+			reply_error(srv, f, ODL_PERR_CORE, st, i);
+			return;
+		}
+		const int confident = res.outcome != ODL_STEP_NOT_CONFIDENT;
+
+		loss_sum += res.loss;
+		outcome_count[res.outcome]++;
+		outcomes[i] = (uint8_t)res.outcome;
+		odl_put_u32(cycles + 4u * i,
+			    res.cycles_forward + res.cycles_backward + res.cycles_update + replay_cycles);
+		odl_put_u16(labels + 2u * i, (uint16_t)(confident ? res.predicted : 0xFFFFu));
+	}
+	const odl_wire_train_unlabelled_reply_t head = {
+		.count = bt.count,
+		.trained = outcome_count[ODL_STEP_TRAINED],
+		.skipped = outcome_count[ODL_STEP_SKIPPED],
+		.not_selected = outcome_count[ODL_STEP_NOT_SELECTED],
+		.not_confident = outcome_count[ODL_STEP_NOT_CONFIDENT],
+		.loss_sum = loss_sum,
+	};
+
+	send_reply(srv, ODL_CMD_TRAIN_UNLABELLED | ODL_CMD_REPLY, 0u, f->seq,
+		   odl_wire_train_unlabelled_reply_put(r, &head) +
+			   PSEUDO_SAMPLE_BYTES * (size_t)bt.count);
 }
 
 /* INFER (unlabelled) and EVALUATE (labelled): predictions for a batch. */
@@ -741,6 +809,76 @@ static void cmd_reset(odl_server_t *srv, const odl_frame_t *f)
 	srv->reset_requested = req.hard != 0u;
 }
 
+/* --- fragments ------------------------------------------------------- */
+
+_Static_assert(ODL_PROTO_FRAG_MAX <= 0xFFFFu && ODL_PROTO_FRAG_MAX <= ODL_PROTO_MAX_BODY,
+	       "FRAGMENT total is a u16 within a body");
+_Static_assert(ODL_WIRE_BATCH_QUANT_HEAD_BYTES <= 16u && ODL_WIRE_LOAD_REPLAY_HEAD_BYTES <= 16u,
+	       "ODL_PROTO_FRAG_RECORD assumes a batch head of at most 16 bytes");
+
+static void execute(odl_server_t *srv, const odl_frame_t *f);
+
+static int fragmentable(uint8_t cmd)
+{
+	/* HELLO opens a session and would discard the reassembly it is in */
+	return cmd != 0u && cmd != ODL_CMD_HELLO && cmd != ODL_CMD_FRAGMENT && cmd < ODL_CMD_REPLY;
+}
+
+/* A piece of a body: appended when it is the next one of the reassembly
+ * under way (or starts one at offset 0); the whole command runs, once,
+ * with the last piece's seq. A refusal leaves the reassembly as it was. */
+static void cmd_fragment(odl_server_t *srv, const odl_frame_t *f)
+{
+	odl_reassembly_t *r = &srv->frag;
+	const uint16_t have = r->active ? r->received : 0u;
+
+	if (f->body_len < ODL_WIRE_FRAGMENT_HEAD_BYTES) {
+		reply_error(srv, f, ODL_PERR_BAD_LENGTH, 0, have);
+		return;
+	}
+	odl_wire_fragment_t m;
+
+	odl_wire_fragment_get(f->body, &m);
+	const uint8_t *piece = f->body + ODL_WIRE_FRAGMENT_HEAD_BYTES;
+	const size_t n = f->body_len - ODL_WIRE_FRAGMENT_HEAD_BYTES;
+	int ok;
+
+	if (m.offset == 0u) {
+		ok = m.first_seq == f->seq && fragmentable(m.cmd) && m.total > 0u &&
+		     m.total <= ODL_PROTO_FRAG_MAX && n > 0u && n <= m.total;
+	} else {
+		ok = r->active && m.first_seq == r->first_seq && m.cmd == r->cmd && m.total == r->total &&
+		     m.offset == r->received && n > 0u && n <= (size_t)(r->total - r->received);
+	}
+	if (!ok) {
+		reply_error(srv, f, ODL_PERR_BAD_FRAGMENT, 0, have);
+		return;
+	}
+	if (m.offset == 0u) {
+		/* a new reassembly replaces an unfinished one */
+		r->active = 1u;
+		r->cmd = m.cmd;
+		r->first_seq = f->seq;
+		r->total = m.total;
+		r->received = 0u;
+	}
+	memcpy(r->buf + r->received, piece, n);
+	r->received = (uint16_t)(r->received + n);
+	if (r->received < r->total) {
+		const odl_wire_fragment_reply_t reply = {.received = r->received, .total = r->total};
+
+		send_reply(srv, ODL_CMD_FRAGMENT | ODL_CMD_REPLY, 0u, f->seq,
+			   odl_wire_fragment_reply_put(srv->reply + ODL_PROTO_HEADER_BYTES, &reply));
+		return;
+	}
+	r->active = 0u;
+	const odl_frame_t whole = {
+		.cmd = r->cmd, .flags = 0u, .seq = f->seq, .body = r->buf, .body_len = r->total,
+	};
+
+	execute(srv, &whole);
+}
+
 static void execute(odl_server_t *srv, const odl_frame_t *f)
 {
 	switch (f->cmd) {
@@ -755,6 +893,8 @@ static void execute(odl_server_t *srv, const odl_frame_t *f)
 	case ODL_CMD_RESET: cmd_reset(srv, f); break;
 	case ODL_CMD_LOAD_REPLAY: cmd_load_replay(srv, f); break;
 	case ODL_CMD_GROW: cmd_grow(srv, f); break;
+	case ODL_CMD_TRAIN_UNLABELLED: cmd_train_unlabelled(srv, f); break;
+	case ODL_CMD_FRAGMENT: cmd_fragment(srv, f); break;
 	default: reply_error(srv, f, ODL_PERR_UNKNOWN_COMMAND, 0, 0); break;
 	}
 }
@@ -783,6 +923,9 @@ static void on_frame(odl_server_t *srv, size_t len)
 	if (f.seq == srv->expected_seq) {
 		srv->expected_seq++;
 		srv->frames_ok++;
+		if (f.cmd != ODL_CMD_FRAGMENT) {
+			srv->frag.active = 0u; /* another command ends an unfinished reassembly */
+		}
 		execute(srv, &f);
 		/* after execute: a HELLO reports the request before it */
 		srv->last_seq = f.seq;

@@ -72,6 +72,17 @@ typedef struct odl_train_params {
 	 * it is uncertain enough: score >= threshold, for MARGIN score <= threshold. */
 	uint32_t select_score;  /* odl_score_kind_t */
 	float select_threshold; /* 0..1 */
+	/* Pseudo labels (odl_train_step_unlabelled): a sample without a label is
+	 * labelled with its own prediction when its score says it is certain
+	 * enough: score <= threshold for LEAST_CONFIDENCE, RATIO, ENTROPY,
+	 * score >= threshold for MARGIN (odl_uncertainty_confident()); NONE
+	 * labels every sample. Threshold 0..1. */
+	uint32_t pseudo_score;  /* odl_score_kind_t */
+	float pseudo_threshold; /* 0..1 */
+	/* L2-SP: penalty lambda * ||W - W0||^2 toward the anchor W0 (the weights
+	 * of the last load or initialisation), gradient 2 lambda (W - W0) added
+	 * to every update. 0..1; 0 = off and no anchor in the arena. */
+	float l2sp_lambda;
 } odl_train_params_t;
 
 /* Count, min, max and sum of a cycle measurement. */
@@ -111,6 +122,8 @@ typedef struct odl_layer {
 	float *out;     /* activations after ReLU (logits then probabilities at the output) */
 	float *vw;      /* momentum velocity for w, or NULL */
 	float *vb;      /* momentum velocity for b, or NULL */
+	float *w0;      /* L2-SP anchor of w, or NULL */
+	float *b0;      /* L2-SP anchor of b, or NULL */
 } odl_layer_t;
 
 /* Bump allocator over the caller's arena; peak is the high-water mark. */

@@ -32,11 +32,13 @@ typedef enum odl_step_outcome {
 	ODL_STEP_TRAINED = 0,
 	ODL_STEP_SKIPPED = 1,      /* the skip gate found the error too small */
 	ODL_STEP_NOT_SELECTED = 2, /* data point selection found the sample too certain */
+	ODL_STEP_NOT_CONFIDENT = 3, /* unlabelled: not certain enough for a pseudo label */
 } odl_step_outcome_t;
 
 typedef struct odl_step_result {
 	uint32_t outcome;   /* odl_step_outcome_t */
-	uint16_t predicted; /* argmax of the forward pass before the update */
+	uint16_t predicted; /* argmax of the forward pass before the update (the
+			     * pseudo label of an unlabelled step that got one) */
 	uint16_t k[ODL_MAX_LAYERS]; /* rows given gradients per layer (0 = frozen or not trained) */
 	float loss;         /* cross-entropy before the update */
 	float error;        /* 1 - p[label], the skip gate's measure */
@@ -56,6 +58,18 @@ typedef struct odl_step_result {
  */
 odl_status_t odl_train_step(odl_model_t *model, const float *x, size_t n_x, uint16_t label,
 			    odl_step_result_t *result);
+
+/*
+ * One training step on an unlabelled sample (pseudo labels, self-training):
+ * after the forward pass the sample's params.pseudo_score is compared with
+ * params.pseudo_threshold (odl_uncertainty_confident()). Certain enough: the
+ * step goes on exactly like odl_train_step() with label = the prediction
+ * (result->predicted; data point selection and the gate still apply). Not
+ * certain: outcome ODL_STEP_NOT_CONFIDENT, loss and error 0, nothing else
+ * happens (the sample counts in stats.seen only).
+ */
+odl_status_t odl_train_step_unlabelled(odl_model_t *model, const float *x, size_t n_x,
+				       odl_step_result_t *result);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,11 @@ odl_status_t odl_uncertainty(const float *p, size_t n, uint32_t kind, float *sco
  * the others: score >= t). ODL_SCORE_NONE always selects. */
 int odl_uncertainty_selects(uint32_t kind, float score, float threshold);
 
+/* Whether a score is certain enough for a pseudo label under threshold:
+ * MARGIN score >= t, LEAST_CONFIDENCE, RATIO and ENTROPY score <= t (each
+ * score's "certain" side, bound included). ODL_SCORE_NONE: always. */
+int odl_uncertainty_confident(uint32_t kind, float score, float threshold);
+
 #ifdef __cplusplus
 }
 #endif
