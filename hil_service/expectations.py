@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["AMOUNT", "METRICS", "RATIO", "RATIO_CHANGE", "MetricInfo", "Threshold", "ThresholdError",
-           "UnitKind", "Verdict", "catalogue", "check", "register_metrics"]
+           "UnitKind", "Verdict", "catalogue", "check", "register_metrics",
+           "unregister_metrics"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class MetricInfo:
 
 #: Every metric a workflow records, with its unit and meaning (README lists them).
 METRICS: dict[str, MetricInfo] = {}
-_OWNERS: dict[str, str] = {}
+#: the workflows that registered each metric, first one first
+_OWNERS: dict[str, list[str]] = {}
 
 
 class MetricClash(ValueError):
@@ -67,9 +69,19 @@ def register_metrics(owner: str, metrics: Mapping[str, MetricInfo]) -> None:
         known = METRICS.get(name)
         if known is not None and known != info:
             raise MetricClash(f"workflow {owner} registers metric {name!r} as {info}, but "
-                              f"{_OWNERS[name]} registered it as {known}")
+                              f"{_OWNERS[name][0]} registered it as {known}")
         METRICS[name] = info
-        _OWNERS.setdefault(name, owner)
+        owners = _OWNERS.setdefault(name, [])
+        if owner not in owners:
+            owners.append(owner)
+
+
+def unregister_metrics(owner: str) -> None:
+    """Forget the metrics only this workflow registered (a test's workflow leaves no trace)."""
+    for name in [n for n, owners in _OWNERS.items() if owner in owners]:
+        _OWNERS[name].remove(owner)
+        if not _OWNERS[name]:
+            del _OWNERS[name], METRICS[name]
 
 
 def catalogue() -> Mapping[str, MetricInfo]:

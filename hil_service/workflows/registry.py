@@ -17,7 +17,7 @@ import warnings
 from importlib.metadata import entry_points
 
 from hil_service.errors import ConfigError
-from hil_service.expectations import register_metrics
+from hil_service.expectations import register_metrics, unregister_metrics
 from hil_service.workflows.base import Workflow
 
 __all__ = ["GROUP", "UnknownWorkflow", "get", "load_failures", "register", "registered", "unregister"]
@@ -114,8 +114,9 @@ def register(cls: type[Workflow]) -> Workflow:
 
 
 def unregister(name: str) -> None:
-    """Remove a workflow added with register() (its metrics stay in the catalogue)."""
+    """Remove a workflow added with register(), and the metrics only it registered."""
     registered()
     with _lock:
         assert _loaded is not None
         _loaded.pop(name, None)
+    unregister_metrics(name)

@@ -16,7 +16,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from hil_service.backends import LiveTarget
-from hil_service.expectations import catalogue
+from hil_service.expectations import MetricInfo, catalogue
 from hil_service.inventory import load_inventory
 from hil_service.locks import DeviceLock
 from hil_service.metrics_export import exposition
@@ -32,6 +32,7 @@ from hil_service.workflows import (
     unregister,
 )
 from hil_service.workflows.active_learning import ActiveLearningSpec
+from hil_service.workflows.adaptation import ADAPTATION_METRICS
 from hil_service.workflows.stream import StreamWorkflow
 
 from .conftest import PASSING_RUN, small_plan
@@ -354,3 +355,21 @@ def test_a_group_workflow_restarts_a_member_and_keeps_files_in_its_run_dir(tmp_p
     assert sorted(starts) == ["native-a", "native-b", "native-b"]
     # the run's own directory, inside the `hil run` directory
     assert (tmp_path / "r" / "native-a+native-b" / "pair" / "note.txt").read_text() == new.serial_url
+
+
+class _Counting(Workflow):
+    name: ClassVar[str] = "counting"
+    summary: ClassVar[str] = "records a metric no other workflow has"
+    metrics = {"counted_things": MetricInfo("things", "a metric of this test only"),
+               "accuracy": ADAPTATION_METRICS["accuracy"]}
+
+    def run(self, ctx: WorkflowContext) -> None:
+        ctx.record(counted_things=1)
+
+
+def test_unregister_forgets_the_metrics_only_that_workflow_registered() -> None:
+    register(_Counting)
+    assert "counted_things" in catalogue() and "accuracy" in catalogue()
+    unregister("counting")
+    assert "counted_things" not in catalogue()
+    assert catalogue()["accuracy"] == ADAPTATION_METRICS["accuracy"]  # still the stream workflow's
