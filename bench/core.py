@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench.core: {label} {strategy.name.lower()} ...", file=sys.stderr)
             params = TrainParams(strategy, learning_rate=LEARNING_RATE)
             entry: dict = {}
-            if dataset == "digits" and strategy == Strategy.LAST_LAYER:
+            if dataset == "digits" and strategy in (Strategy.LAST_LAYER, Strategy.LAST_LAYER_Q8):
                 adapt = adapt_to_shift(core, params)
                 fig = adapt.run
                 entry["scenario"] = {"shift": adapt.shift, "base_accuracy_shifted": round(adapt.base_accuracy_shifted, 4),

@@ -177,7 +177,7 @@ def bench(boards: list[str], models: list[str]) -> dict[str, object]:
         model = MODELS[key]
         data_dir = build_dir() / f"bench_mcu_data_{model.arch}"
         write_bench_data(model, bench_inputs(model), data_dir)
-        arena = 110_000 if model.arch.sizes[0] > 256 else 16_384
+        arena = 140_000 if model.arch.sizes[0] > 256 else 16_384  # last_layer_q8: +int8 copy
         for board in boards:
             print(f"bench.mcu: {board} {model.label} ...", file=sys.stderr)
             raw = run(board, build(board, model, data_dir, arena))

@@ -11,7 +11,7 @@ from hil_service.wire_schema import Constraint, Field, Message, Param, StructDef
 
 PROTOCOL_VERSION = 5
 
-STRATEGY_NAMES: tuple[str, ...] = ('full', 'last_layer', 'tinyprop')
+STRATEGY_NAMES: tuple[str, ...] = ('full', 'last_layer', 'tinyprop', 'last_layer_q8')
 SCORE_NAMES: tuple[str, ...] = ('none', 'least_confidence', 'margin', 'ratio', 'entropy')
 
 PARAMS: dict[str, Param] = {
@@ -22,7 +22,7 @@ PARAMS: dict[str, Param] = {
         c_type='uint32',
         default='full',
         doc='which weights a training step changes',
-        enum=('full', 'last_layer', 'tinyprop'),
+        enum=('full', 'last_layer', 'tinyprop', 'last_layer_q8'),
     ),
     'learning_rate': Param(
         name='learning_rate',

@@ -18,7 +18,7 @@ from enum import IntEnum
 import numpy as np
 
 from hil_service import wire_gen
-from hil_service.reference import fastmath
+from hil_service.reference import fastmath, q8
 from hil_service.reference.blob import param_count, read_blob, write_blob
 from hil_service.reference.rng import XorShift32
 from hil_service.reference.uncertainty import ScoreKind, confident, score, selects
@@ -34,6 +34,7 @@ class Strategy(IntEnum):
     FULL = 0
     LAST_LAYER = 1
     TINYPROP = 2
+    LAST_LAYER_Q8 = 3  # hidden layers in int8 (reference/q8.py), output layer learns
 
 
 class StepOutcome(IntEnum):
@@ -209,6 +210,10 @@ class Mlp:
         return self
 
     def _reset_training_state(self) -> None:
+        # last_layer_q8's int8 copy of the hidden layers, made with every new weights
+        self._q8: list[q8.QLayer] | None = None
+        if self.params is not None and self.params.strategy == Strategy.LAST_LAYER_Q8 and len(self.layers) > 1:
+            self._q8 = q8.quantize_hidden([(ly.w, ly.b) for ly in self.layers[:-1]])
         momentum = self.params is not None and self.params.momentum > 0
         anchored = self.params is not None and self.params.l2sp_lambda > 0
         for ly in self.layers:
@@ -233,7 +238,12 @@ class Mlp:
     def _forward(self, x: np.ndarray) -> list[np.ndarray]:
         """Activations: [x, hidden..., probabilities]."""
         acts = [x]
-        for i, ly in enumerate(self.layers):
+        start = 0
+        if self._q8 is not None:
+            # only the output layer's input is used again (the update)
+            acts += [np.zeros(0, F32)] * (len(self._q8) - 1) + [q8.hidden_forward(self._q8, x)[0]]
+            start = len(self._q8)
+        for i, ly in enumerate(self.layers[start:], start):
             z = self._dense(ly, acts[-1])
             if i + 1 < len(self.layers):
                 z = np.where(z < 0, F32(0.0), z).astype(F32)
@@ -250,8 +260,8 @@ class Mlp:
         x = _check_input(x, self.arch.sizes[0])
         if x.ndim == 1:
             return self._forward(x)[-1]
-        a = x
-        for i, ly in enumerate(self.layers):
+        a, start = self._hidden_batch(x)
+        for i, ly in enumerate(self.layers[start:], start):
             a = (a @ ly.w.T).astype(F32) + ly.b
             if i + 1 < len(self.layers):
                 a = np.maximum(a, F32(0.0))
@@ -265,20 +275,28 @@ class Mlp:
         probabilities does (no softmax, so rounding in exp cannot merge two classes)."""
         x = _check_input(x, self.arch.sizes[0])
         if x.ndim == 1 and self.exact:
-            a = x
-            for i, ly in enumerate(self.layers):
+            a, start = self._hidden_batch(x)
+            a = a.reshape(x.shape[0]) if start == 0 else a[0]
+            for i, ly in enumerate(self.layers[start:], start):
                 a = self._dense(ly, a)
                 if i + 1 < len(self.layers):
                     a = np.where(a < 0, F32(0.0), a).astype(F32)
             one: np.ndarray = np.argmax(a, axis=-1)
             return one
-        a = x
-        for i, ly in enumerate(self.layers):
+        a, start = self._hidden_batch(x)
+        for i, ly in enumerate(self.layers[start:], start):
             a = (a @ ly.w.T).astype(F32) + ly.b
             if i + 1 < len(self.layers):
                 a = np.maximum(a, F32(0.0))
         classes: np.ndarray = np.argmax(a, axis=-1)
         return classes
+
+    def _hidden_batch(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """last_layer_q8's int8 hidden layers for a batch: (output layer input, its index);
+        (x, 0) for the float strategies."""
+        if self._q8 is None:
+            return x, 0
+        return q8.hidden_forward(self._q8, x), len(self._q8)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(self.predict(x) == np.asarray(y)))
@@ -340,7 +358,7 @@ class Mlp:
         if error < F32(p.gate_threshold):
             return result(StepOutcome.SKIPPED)
 
-        lowest = n_layers - 1 if p.strategy == Strategy.LAST_LAYER else 0
+        lowest = n_layers - 1 if p.strategy in (Strategy.LAST_LAYER, Strategy.LAST_LAYER_Q8) else 0
         delta = probs.copy()
         delta[label] -= F32(1.0)
         ks = [0] * n_layers

@@ -25,17 +25,32 @@ def test_bench_mcu_json_has_keys_per_board_and_strategy():
     out = json.loads(proc.stdout)
     assert out["benchmark"] == "mcu"
     per = out["boards"]["an386"]["digits_64-32-10"]
-    assert set(per) == {"full", "last_layer", "tinyprop"}
+    assert set(per) == {"full", "last_layer", "tinyprop", "last_layer_q8"}
     for fig in per.values():
         for key in ("instructions_per_step", "instructions_per_inference", "ram_bytes"):
             assert fig[key] > 0, (key, fig)
         assert fig["steps"] == mcu.STEPS and fig["trained_steps"] == mcu.STEPS
         assert fig["ram_bytes"] == fig["arena_bytes"] + fig["model_struct_bytes"] + fig["stack_bytes"]
-    # every strategy runs the same forward pass for a prediction
-    assert len({round(f["instructions_per_inference"]) for f in per.values()}) == 1
+    # every float strategy runs the same forward pass for a prediction; last_layer_q8 its own
+    floats = [f for name, f in per.items() if name != "last_layer_q8"]
+    assert len({round(f["instructions_per_inference"]) for f in floats}) == 1
+    assert per["last_layer_q8"]["instructions_per_inference"] != floats[0]["instructions_per_inference"]
     assert per["full"]["backward_mac_share"] == 1.0
     assert per["tinyprop"]["backward_mac_share"] < 1.0
     assert out["int8_reference_instructions_per_inference"]["an386"]["digits_64-32-10"] > 0
+
+
+def test_q8_halves_the_last_layer_step_on_the_soft_float_m3():
+    """Issue 15's bar for an int8 strategy on a soft-float MCU: at least 2x fewer
+    instructions per training step than last_layer (icount: exact, repeatable)."""
+    proc = subprocess.run([sys.executable, "-m", "bench.mcu", "--boards", "an385", "--models", "digits"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    per = json.loads(proc.stdout)["boards"]["an385"]["digits_64-32-10"]
+    q8, ll = per["last_layer_q8"], per["last_layer"]
+    assert q8["trained_steps"] == ll["trained_steps"] == mcu.STEPS
+    assert 2 * q8["instructions_per_step"] <= ll["instructions_per_step"]
+    assert 2 * q8["instructions_per_inference"] <= ll["instructions_per_inference"]
 
 
 def test_tick_conversion_matches_the_validated_icount_rule():

@@ -26,6 +26,7 @@ STRATEGIES = {
     "full": TrainParams(Strategy.FULL, learning_rate=0.05),
     "last_layer": TrainParams(Strategy.LAST_LAYER, learning_rate=0.05),
     "tinyprop": TrainParams(Strategy.TINYPROP, learning_rate=0.05),
+    "last_layer_q8": TrainParams(Strategy.LAST_LAYER_Q8, learning_rate=0.05),
     "tinyprop_gated_selected": TrainParams(Strategy.TINYPROP, learning_rate=0.05, gate_threshold=0.05,
                                            select_score=ScoreKind.MARGIN, select_threshold=0.9),
 }
@@ -43,7 +44,7 @@ def test_hello_describes_the_device(dut):
     assert info.cycles_hz == (1_000_000_000 if dut.name == "native" else 25_000_000)
     assert info.max_body == 8192 and info.rx_capacity >= 4096
     assert info.arena_size == 131072 and info.max_layers == 4
-    assert info.strategies_mask == 0b111 and info.scores_mask == 0b11111
+    assert info.strategies_mask == 0b1111 and info.scores_mask == 0b11111
     head = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
                           capture_output=True, text=True).stdout.strip()
     assert info.git_hash == head

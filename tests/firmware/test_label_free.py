@@ -78,7 +78,7 @@ def test_l2sp_training_matches_the_twin(dut, scenario, base_model, strategy):
     plain = dev.configure(base_model.arch, dataclasses.replace(params, l2sp_lambda=0.0))
     sizes = base_model.arch.sizes
     per_layer = [sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1)]
-    anchored = per_layer[-1:] if strategy == Strategy.LAST_LAYER else per_layer
+    anchored = per_layer[-1:] if strategy in (Strategy.LAST_LAYER, Strategy.LAST_LAYER_Q8) else per_layer
     assert 4 * sum(anchored) <= needed - plain <= 4 * sum(anchored) + 7  # W0 counted
     assert dev.configure(base_model.arch, params) == needed
     assert dev.metrics().arena_needed == needed

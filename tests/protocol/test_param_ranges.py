@@ -157,7 +157,7 @@ def test_device(case, native):
     assert f"(parameter {case.refused})" in str(exc.value)
 
 
-@pytest.mark.parametrize("name, value", [("strategy", 3), ("select_score", 5)])
+@pytest.mark.parametrize("name, value", [("strategy", 4), ("select_score", 5)])
 def test_device_refuses_an_unknown_enum_value_naming_it(native, name, value):
     body = bytearray(_raw_configure(_configure({})))
     body[W.CONFIGURE.field(name).offset or 0] = value
@@ -165,5 +165,5 @@ def test_device_refuses_an_unknown_enum_value_naming_it(native, name, value):
         native.device._call(Cmd.CONFIGURE, bytes(body))
     assert exc.value.error.parameter == name and exc.value.error.core_status == -9  # ODL_ERR_STRATEGY
     with pytest.raises(ParamRangeError, match=name):
-        Configure(SIZES, 3 if name == "strategy" else 0, 0.05,
+        Configure(SIZES, 4 if name == "strategy" else 0, 0.05,
                   select_score=5 if name == "select_score" else 0).encode()

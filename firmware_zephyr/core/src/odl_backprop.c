@@ -201,13 +201,12 @@ void odl_backprop(odl_model_t *m, const float *x, odl_step_result_t *r, unsigned
 
 /* ---- dense strategies: every row of every trainable layer ---- */
 
-struct odl_dense_state {
-	uint16_t k[ODL_MAX_LAYERS]; /* rows given gradients in the last step */
-	uint16_t *rows;             /* 0, 1, 2, ... as wide as the widest layer */
-	uint16_t n_rows;
-};
-
 void odl_dense_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest)
+{
+	odl_dense_layout_sized(m, a, lowest, sizeof(struct odl_dense_state));
+}
+
+void odl_dense_layout_sized(odl_model_t *m, odl_arena_t *a, unsigned lowest, size_t state_bytes)
 {
 	uint16_t widest = 0;
 
@@ -216,7 +215,7 @@ void odl_dense_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest)
 			widest = m->layers[l].n_out;
 		}
 	}
-	struct odl_dense_state *s = odl_arena_alloc(a, sizeof(*s));
+	struct odl_dense_state *s = odl_arena_alloc(a, state_bytes);
 	uint16_t *rows = odl_arena_alloc(a, widest * sizeof(uint16_t));
 
 	m->strategy_state = s;

@@ -102,5 +102,11 @@ odl_status_t odl_model_grow(odl_model_t *model, const odl_arch_t *to, uint32_t s
 			}
 		}
 	}
+	/* again, now that the new rows are set: what is derived from the weights
+	 * (L2-SP anchor, last_layer_q8's int8 copy) must see them; stats kept */
+	const odl_stats_t stats = model->stats;
+
+	odl_model_reset_training_state(model);
+	model->stats = stats;
 	return ODL_OK;
 }

@@ -372,8 +372,17 @@ uint32_t odl_forward(odl_model_t *m, const float *x, int softmax, uint32_t *cycl
 	const unsigned n_layers = m->arch.n_layers;
 	const float *in = x;
 	uint32_t macs = 0;
+	unsigned first = 0;
 
 	for (unsigned l = 0; l < n_layers; l++) {
+		macs += (uint32_t)m->layers[l].n_out * m->layers[l].n_in;
+	}
+	/* a strategy with its own hidden layers (last_layer_q8) */
+	if (m->ops != NULL && m->ops->forward_hidden != NULL && n_layers > 1u) {
+		first = n_layers - 1u;
+		in = m->ops->forward_hidden(m, x);
+	}
+	for (unsigned l = first; l < n_layers; l++) {
 		const odl_layer_t *ly = &m->layers[l];
 		const int hidden = l + 1u < n_layers;
 		const uint16_t n_in = ly->n_in;
@@ -400,7 +409,6 @@ uint32_t odl_forward(odl_model_t *m, const float *x, int softmax, uint32_t *cycl
 			acc += b[i];
 			out[i] = (hidden && acc < 0.0f) ? 0.0f : acc;
 		}
-		macs += (uint32_t)n_out * n_in;
 		in = out;
 	}
 

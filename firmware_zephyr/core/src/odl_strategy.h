@@ -35,6 +35,10 @@ struct odl_strategy_ops {
 	void (*backward_update)(odl_model_t *m, const float *x, odl_step_result_t *r);
 	/* Rows of layer given gradients in the last step, in rank order. */
 	void (*selected)(const odl_model_t *m, unsigned layer, const uint16_t **rows, uint16_t *k);
+	/* Optional (NULL: the float forward pass): run every hidden layer the
+	 * strategy's own way and return the output layer's float input (n_in
+	 * values, kept until the step's update). Called only for n_layers > 1. */
+	const float *(*forward_hidden)(odl_model_t *m, const float *x);
 };
 
 /* The table entry for a strategy id, NULL when unknown. */
@@ -43,6 +47,7 @@ const struct odl_strategy_ops *odl_strategy_get(uint32_t strategy);
 extern const struct odl_strategy_ops odl_strategy_full_ops;
 extern const struct odl_strategy_ops odl_strategy_last_layer_ops;
 extern const struct odl_strategy_ops odl_strategy_tinyprop_ops;
+extern const struct odl_strategy_ops odl_strategy_last_layer_q8_ops;
 
 /* ---- pieces the strategies share (odl_backprop.c) ---- */
 
@@ -80,7 +85,16 @@ void odl_backprop(odl_model_t *m, const float *x, odl_step_result_t *r, unsigned
 		  odl_pick_rows_fn pick, void *ctx);
 
 /* Dense strategies' state: per layer k of the last step, identity rows. */
+struct odl_dense_state {
+	uint16_t k[ODL_MAX_LAYERS]; /* rows given gradients in the last step */
+	uint16_t *rows;             /* 0, 1, 2, ... as wide as the widest layer */
+	uint16_t n_rows;
+};
+
 void odl_dense_layout(odl_model_t *m, odl_arena_t *a, unsigned lowest);
+/* The same with state_bytes >= sizeof(struct odl_dense_state) for the state
+ * block: a strategy whose state begins with a struct odl_dense_state. */
+void odl_dense_layout_sized(odl_model_t *m, odl_arena_t *a, unsigned lowest, size_t state_bytes);
 void odl_dense_reset(odl_model_t *m);
 void odl_dense_begin_step(odl_model_t *m);
 void odl_dense_backward_update(odl_model_t *m, const float *x, odl_step_result_t *r,

@@ -221,6 +221,7 @@ static void test_strategy_arena_sizing(void)
 	CHECK(odl_strategy_get(ODL_STRATEGY_COUNT) == NULL);
 	CHECK(odl_strategy_get(ODL_STRATEGY_FULL) == &odl_strategy_full_ops);
 	CHECK(odl_strategy_get(ODL_STRATEGY_LAST_LAYER) == &odl_strategy_last_layer_ops);
+	CHECK(odl_strategy_get(ODL_STRATEGY_LAST_LAYER_Q8) == &odl_strategy_last_layer_q8_ops);
 	CHECK(odl_strategy_get(ODL_STRATEGY_TINYPROP) == &odl_strategy_tinyprop_ops);
 	for (size_t ai = 0; ai < sizeof(archs) / sizeof(archs[0]); ai++) {
 		const odl_arch_t *arch = &archs[ai];
@@ -259,7 +260,9 @@ static void test_strategy_arena_sizing(void)
 			}
 			/* momentum adds one velocity per trainable parameter, no more */
 			const size_t vel = own[s][1] - own[s][0];
-			const size_t trainable = s == ODL_STRATEGY_LAST_LAYER ? top_params : n_params;
+			const size_t trainable =
+				s == ODL_STRATEGY_LAST_LAYER || s == ODL_STRATEGY_LAST_LAYER_Q8 ? top_params
+												 : n_params;
 
 			CHECK(vel >= trainable * sizeof(float));
 			CHECK(vel <= trainable * sizeof(float) + 2u * arch->n_layers * ODL_ALIGN);
@@ -268,6 +271,10 @@ static void test_strategy_arena_sizing(void)
 		 * identity row list as wide as their widest trainable layer */
 		CHECK(own[ODL_STRATEGY_TINYPROP][0] >= rows_total * sizeof(uint16_t));
 		CHECK(own[ODL_STRATEGY_LAST_LAYER][0] <= own[ODL_STRATEGY_FULL][0]);
+		/* last_layer_q8 adds an int8 copy of the hidden weights and 12 bytes
+		 * a hidden row, so at least a byte per hidden parameter */
+		CHECK(own[ODL_STRATEGY_LAST_LAYER_Q8][0] >=
+		      own[ODL_STRATEGY_LAST_LAYER][0] + (n_params - top_params));
 		CHECK(own[ODL_STRATEGY_FULL][0] < own[ODL_STRATEGY_TINYPROP][0] ||
 		      arch->n_layers == 1u);
 		CHECK(own[ODL_STRATEGY_LAST_LAYER][1] < own[ODL_STRATEGY_FULL][1] ||
@@ -499,14 +506,15 @@ static void test_pseudo_and_l2sp(void)
 		p.l2sp_lambda = 0.1f;
 		CHECK_ST(odl_model_arena_bytes(&arch_small, &p, &anchored), ODL_OK);
 		/* W0 of the trainable layers: all of them, or the output layer's */
-		const size_t want = s == ODL_STRATEGY_LAST_LAYER ? 3u * 7u : n_params;
+		const int top_only = s == ODL_STRATEGY_LAST_LAYER || s == ODL_STRATEGY_LAST_LAYER_Q8;
+		const size_t want = top_only ? 3u * 7u : n_params;
 
 		CHECK(anchored - plain >= 4u * want && anchored - plain <= 4u * want + 7u);
 		CHECK_ST(odl_model_init(&m, &arch_small, &p, arena_of(anchored), anchored - 1u),
 			 ODL_ERR_ARENA_TOO_SMALL);
 		CHECK_ST(odl_model_init(&m, &arch_small, &p, arena_of(anchored), anchored), ODL_OK);
 		CHECK_ST(odl_model_init_weights(&m, 3u), ODL_OK);
-		const unsigned lowest = s == ODL_STRATEGY_LAST_LAYER ? 1u : 0u;
+		const unsigned lowest = top_only ? 1u : 0u;
 
 		CHECK(m.layers[0].w0 == NULL || lowest == 0u);
 		CHECK(memcmp(m.layers[lowest].w0, m.layers[lowest].w,

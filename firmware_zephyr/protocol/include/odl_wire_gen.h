@@ -30,7 +30,8 @@ _Static_assert(ODL_PROTO_VERSION == ODL_WIRE_PROTO_VERSION, "odl_proto.h and wir
 _Static_assert(ODL_STRATEGY_FULL == 0, "strategy full is 0 in wire.toml");
 _Static_assert(ODL_STRATEGY_LAST_LAYER == 1, "strategy last_layer is 1 in wire.toml");
 _Static_assert(ODL_STRATEGY_TINYPROP == 2, "strategy tinyprop is 2 in wire.toml");
-_Static_assert(ODL_STRATEGY_COUNT == 3, "wire.toml lists 3 strategy values");
+_Static_assert(ODL_STRATEGY_LAST_LAYER_Q8 == 3, "strategy last_layer_q8 is 3 in wire.toml");
+_Static_assert(ODL_STRATEGY_COUNT == 4, "wire.toml lists 4 strategy values");
 _Static_assert(ODL_SCORE_NONE == 0, "score none is 0 in wire.toml");
 _Static_assert(ODL_SCORE_LEAST_CONFIDENCE == 1, "score least_confidence is 1 in wire.toml");
 _Static_assert(ODL_SCORE_MARGIN == 2, "score margin is 2 in wire.toml");
@@ -111,7 +112,7 @@ _Static_assert(sizeof(odl_train_params_t) == 48u, "odl_train_params_t has member
 static inline odl_status_t odl_wire_check_train_params(const odl_train_params_t *p, uint16_t *param)
 {
 	*param = ODL_WIRE_PARAM_NONE;
-	if (p->strategy >= 3u) {
+	if (p->strategy >= 4u) {
 		*param = ODL_WIRE_PARAM_STRATEGY;
 		return ODL_ERR_STRATEGY;
 	}

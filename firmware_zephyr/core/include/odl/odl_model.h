@@ -40,6 +40,7 @@ typedef enum odl_strategy {
 	ODL_STRATEGY_FULL = 0,       /* SGD backprop through every layer */
 	ODL_STRATEGY_LAST_LAYER = 1, /* only the output layer learns */
 	ODL_STRATEGY_TINYPROP = 2,   /* adaptive sparse backprop (Rueb et al. 2023) */
+	ODL_STRATEGY_LAST_LAYER_Q8 = 3, /* int8 frozen hidden layers, float output layer learns */
 	ODL_STRATEGY_COUNT
 } odl_strategy_t;
 
