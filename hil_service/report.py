@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hil_service.report_access import as_dict as _d
+from hil_service.report_access import as_list as _l
+from hil_service.report_access import finite as _num
 from hil_service.report_continual import continual_section
 from hil_service.report_few_shot import few_shot_sections
 from hil_service.report_lineage import lineage_section
@@ -78,21 +81,6 @@ svg .dev3 { stroke: #57606a; } svg .dev4 { stroke: #cf222e; } svg .dev5 { stroke
 
 
 # -- tolerant access -----------------------------------------------------------------------
-def _d(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _num(value: Any) -> float | None:
-    """A finite number, or None: bools, strings, NaN and missing all count as not measured."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _e(value: Any) -> str:
     return html.escape(DASH if value is None or value == "" else str(value), quote=True)
 

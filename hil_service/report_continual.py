@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from hil_service.report_access import finite as _num
+
 __all__ = ["continual_section"]
 
 _PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#bf3989", "#57606a", "#0a3069")
@@ -20,12 +22,6 @@ _PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#bf3989", "#
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def _matrix(value: Any) -> list[list[float | None]] | None:

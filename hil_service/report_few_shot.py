@@ -19,6 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hil_service.report_access import as_dict as _d
+from hil_service.report_access import as_list as _l
+from hil_service.report_access import finite as _num
+
 __all__ = ["few_shot_sections"]
 
 # colour-blind-safe series colours (Okabe-Ito), inline so report.py's CSS needs no entry
@@ -28,20 +32,6 @@ DASH = "–"
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _d(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _pct(value: float | None, signed: bool = False) -> str:

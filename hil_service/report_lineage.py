@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from hil_service.lineage import ancestry, entries
+from hil_service.report_access import as_dict as _d
 
 __all__ = ["lineage_section"]
 
@@ -33,10 +34,6 @@ def _sha(value: Any) -> str:
     if not isinstance(value, str) or not value:
         return DASH
     return f'<code title="{_e(value)}">{_e(value[:12])}</code>'
-
-
-def _d(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _origin(data: dict[str, Any]) -> str:

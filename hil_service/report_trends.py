@@ -15,18 +15,18 @@ from typing import Any
 
 from hil_service.report import (
     DASH,
-    _d,
     _e,
     _fmt,
     _Group,
     _grouped_bars,
-    _l,
     _nice_step,
-    _num,
     _svg,
     _tick_label,
     ordered_runs,
 )
+from hil_service.report_access import as_dict as _d
+from hil_service.report_access import as_list as _l
+from hil_service.report_access import finite as _num
 
 __all__ = ["HISTORY_METRICS", "History", "history_section", "load_history", "regressions_section",
            "step_comparison_section", "training_curves_section"]
