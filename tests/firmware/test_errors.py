@@ -66,6 +66,14 @@ def test_each_bad_input_has_its_own_code_and_the_device_keeps_serving(dut, scena
     nan_x[3, 5] = np.nan
     e = refused(lambda: dev.train(nan_x, y[:4]), ErrorCode.CORE)
     assert "ODL_ERR_NONFINITE (sample 3)" in str(e)
+    # every kind of non-finite value, at the first input, inside an
+    # eight-value block of the FPU kernel, and in the tail after the blocks
+    for pos in (0, 13, x.shape[1] - 1):
+        for bad in (np.inf, -np.inf, np.nan):
+            bad_x = x[:2].copy()
+            bad_x[1, pos] = bad
+            e = refused(lambda bx=bad_x: dev.train(bx, y[:2]), ErrorCode.CORE)
+            assert "ODL_ERR_NONFINITE (sample 1)" in str(e), (pos, bad)
     assert dev.metrics().seen == 0  # refused batches trained on nothing
 
     # a frame with a broken CRC: dropped and reported, not executed

@@ -62,21 +62,26 @@ static uint32_t clock_overhead(void)
 	return best;
 }
 
-/* CRC-32 of the model's weight blob, streamed: the host repeats the same
- * steps with its own build of the core and must get the same bits. */
+/* CRC-32 of the model's weight blob without its CRC trailer, streamed: the
+ * host repeats the same steps with its own build of the core and must get
+ * the same bits. (Over the whole blob the CRC would be the same constant
+ * for every blob, the CRC residue, whatever the weights.) */
 static uint32_t weights_crc(void)
 {
 	uint8_t chunk[256];
+	const size_t body = odl_blob_size(&model.arch) - ODL_BLOB_CRC_BYTES;
 	size_t off = 0, n = 0;
 	uint32_t crc = 0;
 
-	do {
-		if (odl_blob_chunk(&model, off, chunk, sizeof(chunk), &n) != ODL_OK) {
+	while (off < body) {
+		const size_t want = body - off < sizeof(chunk) ? body - off : sizeof(chunk);
+
+		if (odl_blob_chunk(&model, off, chunk, want, &n) != ODL_OK || n == 0u) {
 			return 0;
 		}
 		crc = odl_crc32(chunk, n, crc);
 		off += n;
-	} while (n == sizeof(chunk));
+	}
 	return crc;
 }
 

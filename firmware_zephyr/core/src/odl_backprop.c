@@ -148,20 +148,22 @@ static void sgd(odl_layer_t *ly, const float *delta, const uint16_t *rows, uint1
 		}
 	}
 	/* biases stay dense under every strategy */
-	for (uint16_t i = 0; i < ly->n_out; i++) {
-		if (ly->vb != NULL) {
+	if (ly->vb != NULL) {
+		for (uint16_t i = 0; i < ly->n_out; i++) {
 			ly->vb[i] = mom * ly->vb[i] + delta[i];
 			if (ly->b0 != NULL) {
 				ly->vb[i] += l2 * (ly->b[i] - ly->b0[i]);
 			}
 			ly->b[i] -= lr * ly->vb[i];
-		} else {
-			if (ly->b0 != NULL) {
-				ly->b[i] -= c * (ly->b[i] - ly->b0[i]);
-			}
-			ly->b[i] -= lr * delta[i];
 		}
+		return;
 	}
+	if (ly->b0 != NULL) {
+		odl_l2sp_row(ly->b, ly->b0, c, ly->n_out);
+	}
+	/* the row kernel: per bias the steps of b -= lr * delta, one loop
+	 * instead of one with both branches tested per bias */
+	odl_sgd_row(ly->b, delta, lr, ly->n_out);
 }
 
 void odl_backprop(odl_model_t *m, const float *x, odl_step_result_t *r, unsigned lowest,

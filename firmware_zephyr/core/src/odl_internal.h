@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "odl/odl_model.h"
+#include "odl_kernels.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the weight blob is copied in place: little-endian targets only"
@@ -30,11 +31,40 @@ static inline uint32_t odl_nonfinite_bit(const float *v)
 }
 
 /* Branch-free over four values at a time: no float compares (library calls
- * on soft float) and one test per four values. */
+ * on soft float) and one test per four values. With a single-precision FPU,
+ * eight values per load: the sum of v[i]*0 is NaN exactly when some v[i] is
+ * Inf or NaN (a finite value times 0 is +-0), about 1.4 instructions a value
+ * instead of 5. */
 static inline int odl_all_finite(const float *v, size_t n)
 {
 	uint32_t bad = 0;
 	size_t i = 0;
+
+#ifdef ODL_KERNELS_VFP
+	float acc = 0.0f;
+	uint32_t blocks = (uint32_t)(n >> 3);
+	const float *p = v;
+
+	if (blocks != 0u) {
+		__asm volatile("1:\n\t"
+			       "vldmia %[p]!, {s0-s7}\n\t"
+			       "vmla.f32 %[acc], s0, %[z]\n\t"
+			       "vmla.f32 %[acc], s1, %[z]\n\t"
+			       "vmla.f32 %[acc], s2, %[z]\n\t"
+			       "vmla.f32 %[acc], s3, %[z]\n\t"
+			       "vmla.f32 %[acc], s4, %[z]\n\t"
+			       "vmla.f32 %[acc], s5, %[z]\n\t"
+			       "vmla.f32 %[acc], s6, %[z]\n\t"
+			       "vmla.f32 %[acc], s7, %[z]\n\t"
+			       "subs %[b], %[b], #1\n\t"
+			       "bne 1b\n\t"
+			       : [acc] "+t"(acc), [p] "+r"(p), [b] "+r"(blocks)
+			       : [z] "t"(0.0f)
+			       : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "cc", "memory");
+	}
+	bad = odl_nonfinite_bit(&acc);
+	i = n & ~(size_t)7u;
+#endif
 
 	for (; i + 4u <= n; i += 4u) {
 		bad |= odl_nonfinite_bit(&v[i]) | odl_nonfinite_bit(&v[i + 1u]) |

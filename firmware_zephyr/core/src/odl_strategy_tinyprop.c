@@ -19,16 +19,37 @@ struct tp_state {
 	struct tp_layer layers[ODL_MAX_LAYERS];
 };
 
+/* |v| as its bit pattern: for finite floats and infinities the integer
+ * order of these is the order of the magnitudes (fabsf compares), and an
+ * integer compare is a fraction of a float compare's cost on every target. */
+static inline uint32_t mag_bits(const float *v)
+{
+	uint32_t u;
+
+	memcpy(&u, v, sizeof(u));
+	return u & 0x7FFFFFFFu;
+}
+
 /*
  * k for one layer. The float operations and their order are part of the
  * contract: the numpy twin repeats them so that both truncate to the same k.
+ * *top receives the row of the largest |delta| (ties to the lower index),
+ * found in the same pass: k is 1 in most steps once the model fits.
  */
 static uint16_t tinyprop_k(struct tp_layer *tl, uint16_t n_out, const float *delta,
-			   const odl_train_params_t *p, unsigned pos_from_output)
+			   const odl_train_params_t *p, unsigned pos_from_output, uint16_t *top)
 {
 	float y = 0.0f;
+	uint32_t top_mag = mag_bits(&delta[0]);
 
+	*top = 0;
 	for (uint16_t i = 0; i < n_out; i++) {
+		const uint32_t mag = mag_bits(&delta[i]);
+
+		if (mag > top_mag) {
+			top_mag = mag;
+			*top = i;
+		}
 		y += fabsf(delta[i]);
 	}
 	if (y > tl->y_max) {
@@ -51,17 +72,6 @@ static uint16_t tinyprop_k(struct tp_layer *tl, uint16_t n_out, const float *del
 		k = n_out;
 	}
 	return k;
-}
-
-/* |v| as its bit pattern: for finite floats and infinities the integer
- * order of these is the order of the magnitudes (fabsf compares), and an
- * integer compare is a fraction of a float compare's cost on every target. */
-static inline uint32_t mag_bits(const float *v)
-{
-	uint32_t u;
-
-	memcpy(&u, v, sizeof(u));
-	return u & 0x7FFFFFFFu;
 }
 
 /* The k rows with the largest |delta|, ties to the lower index, in rank
@@ -103,8 +113,14 @@ static uint16_t pick_rows(odl_model_t *m, unsigned layer, const float *delta,
 	struct tp_layer *tl = &((struct tp_state *)ctx)->layers[layer];
 	const uint16_t n_out = m->layers[layer].n_out;
 
-	tl->k = tinyprop_k(tl, n_out, delta, &m->params, m->arch.n_layers - 1u - layer);
-	select_top_k(tl->sel, tl->k, delta, n_out);
+	uint16_t top;
+
+	tl->k = tinyprop_k(tl, n_out, delta, &m->params, m->arch.n_layers - 1u - layer, &top);
+	if (tl->k == 1u) {
+		tl->sel[0] = top; /* what select_top_k gives for k = 1 */
+	} else {
+		select_top_k(tl->sel, tl->k, delta, n_out);
+	}
 	*rows = tl->sel;
 	return tl->k;
 }
