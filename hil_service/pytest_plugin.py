@@ -8,7 +8,11 @@ set of items under its group label `a+b`: `plan.yaml::a+b::run::metric` for a
 group metric and `...::metric[a]` for a per-device metric on member a. The
 plan runs once, when its first item runs; every item then reports its own
 verdict. Results land in a run directory (`--hil-out`, default
-runs/pytest-<plan>-<time>) exactly as with `hil run`.
+runs/pytest-<plan>-<time>) exactly as with `hil run`, and the run is indexed into
+the run history of that directory's parent (history.py). Regressions against that
+history are listed in the terminal summary; with `--hil-fail-on-regression` each
+(device, run) also gets an item `...::run::regressions` that fails on one (the
+item is there either way, so names stay stable between nights, as in junit.xml).
 
 The session-scoped `dut` fixture gives hand-written HIL tests a locked device
 brought up by `BringUp` (firmware answering HELLO, build id checked):
@@ -52,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-inventory", type=Path, default=DEFAULT_INVENTORY,
                     help=f"lab inventory or Twister hardware map (default {DEFAULT_INVENTORY})")
     group.addoption("--hil-out", type=Path, help="run directory for the plan's results")
+    group.addoption("--hil-fail-on-regression", action="store_true",
+                    help="a regression against the run history (in --hil-out's parent) fails "
+                         "the run and its `regressions` item")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,7 +104,7 @@ def _is_plan(file_path: Path, config: pytest.Config) -> bool:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # plan items first: they lock their devices only while the plan runs,
     # the dut fixtures hold theirs until the session ends
-    items.sort(key=lambda item: not isinstance(item, ExpectationItem))
+    items.sort(key=lambda item: not isinstance(item, (ExpectationItem, RegressionItem)))
 
 
 _RUN_KEY = pytest.StashKey[dict[str, Any]]()
@@ -126,6 +133,7 @@ class PlanFile(pytest.File):
         except HilError as exc:
             raise self.CollectError(str(exc)) from None
         state = _PlanState(plan, self.path, devices, selection.skipped)
+        judge_regressions = bool(cfg.getoption("--hil-fail-on-regression"))
         for skipped in selection.skipped:
             yield SkippedDeviceItem.from_parent(self, name=f"{skipped.device}::setup",
                                                 skipped=skipped, strict=plan.require_all_devices)
@@ -137,6 +145,9 @@ class PlanFile(pytest.File):
                     yield ExpectationItem.from_parent(
                         self, name=f"{device.id}::{run.name}::{metric}", state=state,
                         device=device.id, strategy=run.name, metric=metric, member=None)
+                if judge_regressions:
+                    yield RegressionItem.from_parent(self, name=f"{device.id}::{run.name}::regressions",
+                                                     state=state, device=device.id, strategy=run.name)
         for run in plan.strategies:
             if run.name not in groups:
                 continue
@@ -147,6 +158,9 @@ class PlanFile(pytest.File):
                 yield ExpectationItem.from_parent(
                     self, name=f"{label}::{run.name}::{metric}{suffix}", state=state,
                     device=label, strategy=run.name, metric=metric, member=member)
+            if judge_regressions:
+                yield RegressionItem.from_parent(self, name=f"{label}::{run.name}::regressions",
+                                                 state=state, device=label, strategy=run.name)
 
     def __repr__(self) -> str:
         return f"<PlanFile {self.path.name}>"
@@ -161,15 +175,24 @@ class _PlanState:
         self.outcome: Any = None
         self.failure: str | None = None
         self._seconds: dict[tuple[str, str], float] | None = None
+        self._data: dict[str, Any] | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The finished run's run.json."""
+        if self._data is None:
+            from hil_service.results import load_run
+
+            self._data = load_run(self.outcome.directory)
+        return self._data
 
     def seconds(self, device: str, strategy: str) -> float | None:
         """An item's share of its strategy run's wall time (as junit.xml gives it)."""
         if self.outcome is None:
             return None
         if self._seconds is None:
-            from hil_service.results import case_seconds, load_run
+            from hil_service.results import case_seconds
 
-            self._seconds = case_seconds(load_run(self.outcome.directory))
+            self._seconds = case_seconds(self.data())
         return self._seconds.get((device, strategy))
 
     def ensure_run(self, config: pytest.Config) -> None:
@@ -188,7 +211,8 @@ class _PlanState:
         try:
             with cancel_on_signals():  # a CI cancel (SIGTERM) tears down as Ctrl-C does
                 self.outcome = run_plan(self.plan, self.path, self.devices, Path(out),
-                                        skipped=self.skipped)
+                                        skipped=self.skipped,
+                                        fail_on_regression=bool(config.getoption("--hil-fail-on-regression")))
         except HilError as exc:
             # an expected failure of the whole plan: every item reports it, once each;
             # anything else is a bug and fails the item that ran it with its traceback
@@ -238,6 +262,44 @@ class ExpectationItem(pytest.Item):
         return self.path, None, self.name
 
 
+class RegressionItem(pytest.Item):
+    """One (device or group, run): fails when the run history flags a regression of that
+    run (history.py's rule: outside median +- max(3 scaled MADs, a floor) of earlier runs)."""
+
+    def __init__(self, *, state: _PlanState, device: str, strategy: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state, self.device, self.strategy = state, device, strategy
+
+    def runtest(self) -> None:
+        from hil_service.history import regression_line, run_regressions
+
+        self.state.ensure_run(self.config)
+        if self.state.failure is not None:
+            raise HilExpectationFailed(f"the plan could not run: {self.state.failure}")
+        data = self.state.data()
+        run = next((r for r in data.get("runs") or []
+                    if isinstance(r, dict) and r.get("device") == self.device
+                    and r.get("strategy") == self.strategy), None)
+        if run is None:
+            raise HilExpectationFailed(f"{self.device} {self.strategy}: no result recorded")
+        if data.get("history_error"):
+            # the history is an extra: an unusable store never changes a verdict
+            self.user_properties.append(("hil_history_error", data["history_error"]))
+        found = run_regressions(data, run)
+        self.user_properties.extend(("hil_regression", regression_line(r)) for r in found)
+        if found:
+            raise HilExpectationFailed("; ".join(regression_line(r) for r in found))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, HilExpectationFailed):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
 class SkippedDeviceItem(pytest.Item):
     """A device the plan selects that is unavailable: skipped with its reason (or failed
     if the plan sets require_all_devices)."""
@@ -275,9 +337,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for state in states.values():
         if state.outcome is None:
             continue
+        from hil_service.history_cli import regression_summary
+
         terminalreporter.section(f"hil plan {state.plan.name}")
         for s in state.outcome.summaries:
             terminalreporter.write_line(s.line())
+        for line in regression_summary(state.data())[0]:
+            terminalreporter.write_line(line)
         terminalreporter.write_line(f"results: {state.outcome.directory}")
 
 
