@@ -22,6 +22,7 @@ A process forked from this one (os.fork) gets its own token and watchdog.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
@@ -42,6 +43,8 @@ __all__ = ["OWNER_ENV", "owned_env", "owner_token", "spawn"]
 OWNER_ENV = "HIL_OWNER"
 _PR_SET_PDEATHSIG = 1
 _WATCHDOG = Path(__file__).with_name("_watchdog.py")
+#: how long a normal exit waits for the watchdog's sweep (its grace is 2 s)
+_WATCHDOG_EXIT_S = 10.0
 
 try:
     _prctl: Callable[..., int] | None = ctypes.CDLL(None, use_errno=True).prctl
@@ -72,6 +75,25 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
+
+
+def _end_watchdog() -> None:
+    """At a normal exit, do now what the watchdog would do once we are gone, and reap it:
+    left running, its Popen object warns "still running" as the interpreter shuts down."""
+    s = _state
+    with s.lock:
+        pipe, dog = s.pipe, s.watchdog
+        s.pipe = None
+    if pipe is None:
+        return
+    with contextlib.suppress(OSError):
+        os.close(pipe)  # EOF: it ends what still carries our token, then exits
+    if dog is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            dog.wait(timeout=_WATCHDOG_EXIT_S)
+
+
+atexit.register(_end_watchdog)
 
 
 def owner_token() -> str:

@@ -80,6 +80,27 @@ def test_sigkill_of_the_owner_ends_children_grandchildren_and_work_folders() -> 
             owner.wait()
 
 
+LEAVER = textwrap.dedent("""
+    import os, shutil
+    from hil_service import procs
+    # a child only the watchdog can end: no PDEATHSIG, a session of its own (and no
+    # Popen object, which would warn of its own at shutdown, never having been waited for)
+    child = os.posix_spawn(shutil.which("sleep"), ["sleep", "300"], procs.owned_env(), setsid=True)
+    print(child, procs._state.watchdog.pid, flush=True)
+""")
+
+
+def test_a_normal_exit_ends_what_is_left_and_reaps_the_watchdog() -> None:
+    """At exit the watchdog's sweep runs before the owner is gone (not some time after),
+    and the watchdog is reaped, so no "subprocess is still running" warning at shutdown."""
+    done = subprocess.run([sys.executable, "-X", "dev", "-c", LEAVER], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    child, dog = (int(p) for p in done.stdout.split())
+    assert not running(child) and not running(dog)  # already, when the owner's exit returns
+    assert "still running" not in done.stderr, done.stderr
+
+
 def _record(**fields: object) -> dict[str, object]:
     return {"status": "running", "host": {"node": platform.node()}, "pid": os.getpid(),
             "pid_start": process_start(os.getpid()), "boot_id": boot_id(), **fields}
