@@ -11,8 +11,9 @@ verdict. Results land in a run directory (`--hil-out`, default
 runs/pytest-<plan>-<time>) exactly as with `hil run`, and the run is indexed into
 the run history of that directory's parent (history.py). Regressions against that
 history are listed in the terminal summary; with `--hil-fail-on-regression` each
-(device, run) also gets an item `...::run::regressions` that fails on one (the
-item is there either way, so names stay stable between nights, as in junit.xml).
+(device, run) also gets an item `...::run::regressions` that fails on one (with
+the option it is there for every run, passing or not, so names stay stable
+between nights, as junit.xml's `regressions` case).
 
 The session-scoped `dut` fixture gives hand-written HIL tests a locked device
 brought up by `BringUp` (firmware answering HELLO, build id checked):

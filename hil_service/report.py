@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hil_service.report_access import DASH
 from hil_service.report_access import as_dict as _d
 from hil_service.report_access import as_list as _l
+from hil_service.report_access import escape as _e
 from hil_service.report_access import finite as _num
 from hil_service.report_continual import continual_section
 from hil_service.report_few_shot import few_shot_sections
@@ -34,7 +36,6 @@ from hil_service.report_lineage import lineage_section
 
 __all__ = ["render_report", "write_report"]
 
-DASH = "–"
 STATUS_CLASSES = ("passed", "failed", "error", "running", "stopped", "abandoned")
 
 _CSS = """
@@ -80,11 +81,7 @@ svg .dev3 { stroke: #57606a; } svg .dev4 { stroke: #cf222e; } svg .dev5 { stroke
 """
 
 
-# -- tolerant access -----------------------------------------------------------------------
-def _e(value: Any) -> str:
-    return html.escape(DASH if value is None or value == "" else str(value), quote=True)
-
-
+# -- formatting ----------------------------------------------------------------------------
 def _fmt(value: Any, digits: int = 4) -> str:
     """Numbers for people: integers as integers, others to `digits` significant figures."""
     if isinstance(value, bool):

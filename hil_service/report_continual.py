@@ -8,20 +8,17 @@ metrics. Tolerates missing or mistyped parts like the rest of the report.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from typing import Any
 
+from hil_service.report_access import escape as _e
 from hil_service.report_access import finite as _num
 
 __all__ = ["continual_section"]
 
 _PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#bf3989", "#57606a", "#0a3069")
 
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _matrix(value: Any) -> list[list[float | None]] | None:

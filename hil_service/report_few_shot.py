@@ -13,25 +13,22 @@ every string goes through html.escape, and the plot is inline SVG with
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hil_service.report_access import DASH
 from hil_service.report_access import as_dict as _d
 from hil_service.report_access import as_list as _l
+from hil_service.report_access import escape as _e
 from hil_service.report_access import finite as _num
 
 __all__ = ["few_shot_sections"]
 
 # colour-blind-safe series colours (Okabe-Ito), inline so report.py's CSS needs no entry
 COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
-DASH = "–"
 
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _pct(value: float | None, signed: bool = False) -> str:

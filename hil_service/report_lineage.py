@@ -8,20 +8,17 @@ part shows "–") and escapes every string from the run.
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
 from hil_service.lineage import ancestry, entries
+from hil_service.report_access import DASH
 from hil_service.report_access import as_dict as _d
+from hil_service.report_access import escape as _e
 
 __all__ = ["lineage_section"]
 
-DASH = "–"
 
-
-def _e(value: Any) -> str:
-    return html.escape(DASH if value is None or value == "" else str(value), quote=True)
 
 
 def _ratio(value: Any) -> str:

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from hil_service.report import (
-    DASH,
-    _e,
     _fmt,
     _Group,
     _grouped_bars,
@@ -24,8 +22,10 @@ from hil_service.report import (
     _tick_label,
     ordered_runs,
 )
+from hil_service.report_access import DASH
 from hil_service.report_access import as_dict as _d
 from hil_service.report_access import as_list as _l
+from hil_service.report_access import escape as _e
 from hil_service.report_access import finite as _num
 
 __all__ = ["HISTORY_METRICS", "History", "history_section", "load_history", "regressions_section",

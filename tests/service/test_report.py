@@ -268,3 +268,12 @@ def test_report_of_a_json_round_trip_with_nan() -> None:
     data = json.loads(json.dumps(sample_run(), allow_nan=True).replace("0.33", "NaN"))
     doc = render_report(data)
     _parse(doc)
+
+
+def test_escape_shows_a_dash_for_what_is_missing_and_escapes_markup() -> None:
+    """Every report section escapes through one function: no cell reads "None"."""
+    from hil_service.report_access import DASH, escape
+
+    assert escape(None) == DASH and escape("") == DASH
+    assert escape(0) == "0" and escape(0.5) == "0.5"
+    assert escape('<b a="1">&') == "&lt;b a=&quot;1&quot;&gt;&amp;"
