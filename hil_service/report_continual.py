@@ -20,7 +20,6 @@ __all__ = ["continual_section"]
 _PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#bf3989", "#57606a", "#0a3069")
 
 
-
 def _matrix(value: Any) -> list[list[float | None]] | None:
     if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
         return None

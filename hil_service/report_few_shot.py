@@ -30,7 +30,6 @@ __all__ = ["few_shot_sections"]
 COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
 
 
-
 def _pct(value: float | None, signed: bool = False) -> str:
     if value is None:
         return DASH

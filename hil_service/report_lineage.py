@@ -19,8 +19,6 @@ from hil_service.report_access import escape as _e
 __all__ = ["lineage_section"]
 
 
-
-
 def _ratio(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return DASH

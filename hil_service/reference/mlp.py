@@ -235,8 +235,8 @@ class Mlp:
         z: np.ndarray = acc + ly.b
         return z
 
-    def _forward(self, x: np.ndarray) -> list[np.ndarray]:
-        """Activations: [x, hidden..., probabilities]."""
+    def _activations(self, x: np.ndarray) -> list[np.ndarray]:
+        """One sample in the core's exact order: [x, hidden..., logits]."""
         acts = [x]
         start = 0
         if self._q8 is not None:
@@ -248,6 +248,11 @@ class Mlp:
             if i + 1 < len(self.layers):
                 z = np.where(z < 0, F32(0.0), z).astype(F32)
             acts.append(z)
+        return acts
+
+    def _forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Activations: [x, hidden..., probabilities]."""
+        acts = self._activations(x)
         z = acts[-1]
         # exact: the core's own exp, bit for bit; otherwise numpy's, so base models
         # pretrained here do not move with the device's exp approximation
@@ -255,16 +260,24 @@ class Mlp:
         acts[-1] = e / np.cumsum(e, dtype=F32)[-1]
         return acts
 
+    def _batch_logits(self, x: np.ndarray) -> np.ndarray:
+        """Logits with numpy's matrix products (a batch, or a sample outside exact mode);
+        last_layer_q8's hidden layers in int8 as in the core."""
+        a, start = x, 0
+        if self._q8 is not None:
+            a, start = q8.hidden_forward(self._q8, x), len(self._q8)
+        for i, ly in enumerate(self.layers[start:], start):
+            a = (a @ ly.w.T).astype(F32) + ly.b
+            if i + 1 < len(self.layers):
+                a = np.maximum(a, F32(0.0))
+        return a
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Probabilities of one sample (n_in,) or a batch (n, n_in)."""
         x = _check_input(x, self.arch.sizes[0])
         if x.ndim == 1:
             return self._forward(x)[-1]
-        a, start = self._hidden_batch(x)
-        for i, ly in enumerate(self.layers[start:], start):
-            a = (a @ ly.w.T).astype(F32) + ly.b
-            if i + 1 < len(self.layers):
-                a = np.maximum(a, F32(0.0))
+        a = self._batch_logits(x)
         a = a - a.max(axis=1, keepdims=True)
         e = fastmath.exp(a) if self.exact else np.exp(a)
         probs: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(F32)
@@ -275,28 +288,10 @@ class Mlp:
         probabilities does (no softmax, so rounding in exp cannot merge two classes)."""
         x = _check_input(x, self.arch.sizes[0])
         if x.ndim == 1 and self.exact:
-            a, start = self._hidden_batch(x)
-            a = a.reshape(x.shape[0]) if start == 0 else a[0]
-            for i, ly in enumerate(self.layers[start:], start):
-                a = self._dense(ly, a)
-                if i + 1 < len(self.layers):
-                    a = np.where(a < 0, F32(0.0), a).astype(F32)
-            one: np.ndarray = np.argmax(a, axis=-1)
+            one: np.ndarray = np.argmax(self._activations(x)[-1], axis=-1)
             return one
-        a, start = self._hidden_batch(x)
-        for i, ly in enumerate(self.layers[start:], start):
-            a = (a @ ly.w.T).astype(F32) + ly.b
-            if i + 1 < len(self.layers):
-                a = np.maximum(a, F32(0.0))
-        classes: np.ndarray = np.argmax(a, axis=-1)
+        classes: np.ndarray = np.argmax(self._batch_logits(x), axis=-1)
         return classes
-
-    def _hidden_batch(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """last_layer_q8's int8 hidden layers for a batch: (output layer input, its index);
-        (x, 0) for the float strategies."""
-        if self._q8 is None:
-            return x, 0
-        return q8.hidden_forward(self._q8, x), len(self._q8)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(self.predict(x) == np.asarray(y)))

@@ -25,6 +25,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "odl_internal.h"
 #include "odl_strategy.h"
 
 #define Q8_FRAC 12 /* fractional bits of a pre-activation z */
@@ -90,25 +91,25 @@ static size_t q8_arena_bytes(const odl_arch_t *arch, const odl_train_params_t *p
 	return odl_arena_dry_bytes(q8_layout, arch, params);
 }
 
-static uint32_t mag_bits(const float *v)
+/* The bits of max |v[j]|: its exponent field tells zero and subnormal apart. */
+static uint32_t max_mag_bits(const float *v, uint16_t n)
 {
-	uint32_t u;
+	uint32_t amax = 0;
 
-	memcpy(&u, v, sizeof(u));
-	return u & 0x7FFFFFFFu;
+	for (uint16_t j = 0; j < n; j++) {
+		const uint32_t mag = odl_mag_bits(&v[j]);
+
+		amax = mag > amax ? mag : amax;
+	}
+	return amax;
 }
 
 /* One hidden row's int8 weights, step and bias. */
 static void quantize_row(const float *w, float b, uint16_t n_in, int8_t *wq, int32_t *mant,
 			 int32_t *expo, int32_t *bias)
 {
-	uint32_t amax = 0;
+	const uint32_t amax = max_mag_bits(w, n_in);
 
-	for (uint16_t j = 0; j < n_in; j++) {
-		const uint32_t mag = mag_bits(&w[j]);
-
-		amax = mag > amax ? mag : amax;
-	}
 	if ((amax >> 23) == 0u) { /* zero or subnormal: 127 / wmax overflows */
 		memset(wq, 0, n_in);
 		*mant = 0;
@@ -162,14 +163,7 @@ static void q8_reset(odl_model_t *m)
  * returns k. Integer-only, on the floats' bits. */
 static int quantize_input(const float *x, uint16_t n, int8_t *q)
 {
-	uint32_t amax = 0;
-
-	for (uint16_t j = 0; j < n; j++) {
-		const uint32_t mag = mag_bits(&x[j]);
-
-		amax = mag > amax ? mag : amax;
-	}
-	const uint32_t e_max = amax >> 23;
+	const uint32_t e_max = max_mag_bits(x, n) >> 23;
 
 	if (e_max == 0u) {
 		memset(q, 0, n);

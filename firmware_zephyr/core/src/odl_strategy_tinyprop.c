@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "odl_internal.h"
 #include "odl_strategy.h"
 
 struct tp_layer {
@@ -19,17 +20,6 @@ struct tp_state {
 	struct tp_layer layers[ODL_MAX_LAYERS];
 };
 
-/* |v| as its bit pattern: for finite floats and infinities the integer
- * order of these is the order of the magnitudes (fabsf compares), and an
- * integer compare is a fraction of a float compare's cost on every target. */
-static inline uint32_t mag_bits(const float *v)
-{
-	uint32_t u;
-
-	memcpy(&u, v, sizeof(u));
-	return u & 0x7FFFFFFFu;
-}
-
 /*
  * k for one layer. The float operations and their order are part of the
  * contract: the numpy twin repeats them so that both truncate to the same k.
@@ -40,11 +30,11 @@ static uint16_t tinyprop_k(struct tp_layer *tl, uint16_t n_out, const float *del
 			   const odl_train_params_t *p, unsigned pos_from_output, uint16_t *top)
 {
 	float y = 0.0f;
-	uint32_t top_mag = mag_bits(&delta[0]);
+	uint32_t top_mag = odl_mag_bits(&delta[0]);
 
 	*top = 0;
 	for (uint16_t i = 0; i < n_out; i++) {
-		const uint32_t mag = mag_bits(&delta[i]);
+		const uint32_t mag = odl_mag_bits(&delta[i]);
 
 		if (mag > top_mag) {
 			top_mag = mag;
@@ -82,14 +72,14 @@ static void select_top_k(uint16_t *sel, uint16_t k, const float *delta, uint16_t
 	uint32_t kth = 0; /* |delta| of sel[k - 1] once k rows are in */
 
 	for (uint16_t i = 0; i < n; i++) {
-		const uint32_t mag = mag_bits(&delta[i]);
+		const uint32_t mag = odl_mag_bits(&delta[i]);
 
 		if (filled == k && !(mag > kth)) {
 			continue; /* not larger than the k-th: most rows stop here */
 		}
 		uint16_t pos = filled;
 
-		while (pos > 0u && mag > mag_bits(&delta[sel[pos - 1u]])) {
+		while (pos > 0u && mag > odl_mag_bits(&delta[sel[pos - 1u]])) {
 			pos--;
 		}
 		uint16_t last = filled < k ? filled : (uint16_t)(k - 1u);
@@ -102,7 +92,7 @@ static void select_top_k(uint16_t *sel, uint16_t k, const float *delta, uint16_t
 			filled++;
 		}
 		if (filled == k) {
-			kth = mag_bits(&delta[sel[k - 1u]]);
+			kth = odl_mag_bits(&delta[sel[k - 1u]]);
 		}
 	}
 }
